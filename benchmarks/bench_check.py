@@ -1,0 +1,218 @@
+"""Benchmark `check`: our path beside the naive one, stage by stage, in the same run.
+
+    python benchmarks/bench_check.py                    # 100k and 1M rows; naive path at 100k
+    python benchmarks/bench_check.py --sizes 10000 --naive-max 10000
+    python benchmarks/bench_check.py --smoke            # tiny run, used by the test suite
+
+Each measurement runs in a fresh subprocess so peak RSS belongs to that run alone. Sheets are
+generated once under benchmarks/data/ (git-ignored). Absolute times on a shared machine are
+noisy; the ratio between the two paths, measured in the same run, is the figure to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+TEMPLATE = "Hi {Name}, your order {Order ID} of Rs {Amount} ships on {Ship Date:%d %b %Y}. - Acme"
+NAIVE_TEMPLATE = "Hi {Name}, your order {OrderID} of Rs {Amount} ships on {ShipDate}. - Acme"
+CITIES = ["Mumbai", "Pune", "Delhi", "Chennai", "Kolkata", "Bengaluru", "Jaipur", "Lucknow"]
+NAMES = ["Asha", "Ravi", "Priya", "Arjun", "Meera", "Kabir", "Ananya", "Rohan", "प्रिया"]
+
+
+def phone_cell(rng: random.Random, i: int) -> object:
+    """Mixed formats as real sheets have them, about 2% invalid and 1% duplicates."""
+    digits = f"{rng.choice('6789')}{rng.randrange(10**9):09d}"
+    kind = i % 10
+    if rng.random() < 0.02:
+        return rng.choice(["12345", "022 2345 6789", "+1 415 555 2671", "n/a", "9.19876E+11"])
+    if kind == 0:
+        return int(digits)
+    if kind == 1:
+        return float("91" + digits)
+    if kind == 2:
+        return f"+91 {digits[:5]} {digits[5:]}"
+    if kind == 3:
+        return f"0{digits[:5]}-{digits[5:]}"
+    if kind == 4:
+        return f"0091{digits}"
+    return digits
+
+
+def generate(rows: int, path: Path, seed: int = 7) -> Path:
+    """Write a contact sheet of `rows` rows (xlsx, via the Rust-backed writer)."""
+    from rustpy_xlsxwriter import FastExcel
+
+    rng = random.Random(seed)
+    base = dt.date(2026, 1, 1)
+    records = []
+    previous: object = "9876543210"
+    for i in range(rows):
+        phone = previous if rng.random() < 0.01 else phone_cell(rng, i)
+        previous = phone
+        records.append({
+            "Name": rng.choice(NAMES),
+            "Mobile No.": phone,
+            "City": rng.choice(CITIES),
+            "Order ID": f"ORD-{100000 + i}",
+            "Amount": rng.choice([1499, 250.5, 99, 1200.75, None]) if i % 50 else None,
+            "Ship Date": base + dt.timedelta(days=i % 60),
+        })
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FastExcel(str(path)).sheet("Contacts", records).save()
+    return path
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_ours(sheet: Path, template: Path, out: Path) -> dict:
+    """Time our stages, then the whole `check` end to end."""
+    import pandas as pd
+
+    from pipeline import batch, encoding, phones, schema
+    from pipeline.results import write_results
+    from pipeline.sheet import load_sheet
+    from pipeline.template import load_template
+
+    stages: dict[str, float] = {}
+    t = time.perf_counter()
+    loaded = load_sheet(sheet)
+    stages["read"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    e164 = phones.normalise_many(loaded.frame[loaded.phone_column])
+    schema.invalid_phone_rows(pd.DataFrame({"phone_e164": e164}, index=loaded.frame.index,
+                                           dtype=object))
+    stages["validate+normalise"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    tpl = load_template(template, list(loaded.frame.columns))
+    columns = {name: loaded.frame[name].tolist() for name in tpl.columns}
+    messages, _ = tpl.render(columns, len(loaded.frame))
+    encoding.analyse(messages)
+    stages["merge+segments"] = time.perf_counter() - t
+
+    prepared = batch.prepare(loaded, tpl)
+    t = time.perf_counter()
+    write_results(out, loaded.frame, prepared.results, [("benchmark", "stage write")])
+    stages["write"] = time.perf_counter() - t
+    del prepared, loaded, messages, columns
+
+    t = time.perf_counter()
+    result = batch.check(sheet, template, out=out)
+    stages["check end to end"] = time.perf_counter() - t
+    return {"rows": len(result.results), "stages": stages, "peak_rss_mb": peak_rss_mb()}
+
+
+def run_naive(sheet: Path, template: Path, out: Path) -> dict:
+    """The obvious script: pandas+openpyxl read, phonenumbers and format_map per row."""
+    import openpyxl
+    import pandas as pd
+    import phonenumbers
+
+    stages: dict[str, float] = {}
+    start = t = time.perf_counter()
+    frame = pd.read_excel(sheet, engine="openpyxl", dtype=object)
+    stages["read"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    e164 = []
+    for value in frame["Mobile No."]:
+        try:
+            number = phonenumbers.parse(str(value), "IN")
+            ok = phonenumbers.is_valid_number(number)
+            e164.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+                        if ok else None)
+        except phonenumbers.NumberParseException:
+            e164.append(None)
+    stages["validate+normalise"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    # str.format_map cannot address "Order ID", so the naive script renames the fields.
+    fields = ["Name", "Order ID", "Amount", "Ship Date"]
+    messages = [NAIVE_TEMPLATE.format_map(dict(zip(["Name", "OrderID", "Amount", "ShipDate"], r,
+                                                   strict=True)))
+                for r in frame[fields].itertuples(index=False)]
+    segments = [1 if len(m) <= 160 else -(-len(m) // 153) for m in messages]
+    stages["merge+segments"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    book = openpyxl.Workbook(write_only=True)
+    sheet_out = book.create_sheet("Results")
+    sheet_out.append([*frame.columns, "phone_e164", "message", "segments"])
+    for row, number, message, parts in zip(frame.itertuples(index=False), e164, messages,
+                                           segments, strict=True):
+        sheet_out.append([*row, number, message, parts])
+    book.save(out)
+    stages["write"] = time.perf_counter() - t
+    stages["check end to end"] = time.perf_counter() - start
+    return {"rows": len(frame), "stages": stages, "peak_rss_mb": peak_rss_mb()}
+
+
+def measure(kind: str, sheet: Path, template: Path) -> dict:
+    """Run one path in a fresh interpreter and return its JSON report."""
+    out = DATA / f"{sheet.stem}-{kind}-results.xlsx"
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, str(sheet), str(template), str(out)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_table(rows: int, ours: dict, naive: dict | None) -> None:
+    """One table per size: seconds, rows/s, and the ratio to the naive path."""
+    print(f"\n{rows:,} rows   (peak RSS ours {ours['peak_rss_mb']:.0f} MB"
+          + (f", naive {naive['peak_rss_mb']:.0f} MB)" if naive else ")"))
+    print(f"{'stage':<20}{'ours s':>10}{'rows/s':>12}{'naive s':>10}{'ratio':>8}")
+    for stage, seconds in ours["stages"].items():
+        rate = rows / seconds if seconds else float("inf")
+        line = f"{stage:<20}{seconds:>10.2f}{rate:>12,.0f}"
+        if naive and stage in naive["stages"]:
+            theirs = naive["stages"][stage]
+            line += f"{theirs:>10.2f}{theirs / seconds:>7.1f}x"
+        print(line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--naive-max", type=int, default=100_000,
+                        help="run the naive path only up to this many rows (it takes minutes)")
+    parser.add_argument("--smoke", action="store_true", help="2,000 rows, both paths")
+    parser.add_argument("--worker", nargs=4, metavar=("KIND", "SHEET", "TEMPLATE", "OUT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind, sheet, template, out = args.worker
+        run = run_ours if kind == "ours" else run_naive
+        print(json.dumps(run(Path(sheet), Path(template), Path(out))))
+        return
+    sizes = [2_000] if args.smoke else args.sizes
+    template = DATA / "template.txt"
+    DATA.mkdir(parents=True, exist_ok=True)
+    template.write_text(TEMPLATE + "\n", encoding="utf-8")
+    for rows in sizes:
+        sheet = DATA / f"contacts-{rows}.xlsx"
+        if not sheet.exists():
+            t = time.perf_counter()
+            generate(rows, sheet)
+            print(f"generated {sheet.name} in {time.perf_counter() - t:.1f} s")
+        ours = measure("ours", sheet, template)
+        naive = measure("naive", sheet, template) if rows <= max(args.naive_max, 2_000) else None
+        print_table(rows, ours, naive)
+
+
+if __name__ == "__main__":
+    main()

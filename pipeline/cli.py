@@ -1,0 +1,233 @@
+"""The `smsbatch` command line: parse options, call the library, print, set the exit code.
+
+Heavy libraries (pandas, pandera, requests) are imported inside the commands so that
+`smsbatch --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+SANDBOX_SENDER = "TXTLCL"  # Textlocal's historical default header; the sandbox accepts it
+SENDER_PATTERN = re.compile(r"^(?:[A-Za-z]{6}|\d{6})$")
+DEFAULT_SANDBOX_PORT = 8787
+# Statuses always shown in the terminal summary; the others only when they occur.
+ALWAYS_SHOWN = {"check": ("ready", "invalid_number", "duplicate", "missing_field"),
+                "send": ("sent", "invalid_number", "duplicate", "missing_field")}
+LABELS = {"invalid_number": "invalid", "duplicate": "duplicates", "missing_field": "missing"}
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SmsBatchError into one line on stderr and its exit code (traceback with -v)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pipeline.errors import SmsBatchError
+
+        try:
+            return func(*args, **kwargs)
+        except SmsBatchError as exc:
+            if click.get_current_context().find_root().params.get("verbose"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details and show tracebacks.")
+@click.version_option(package_name="smsbatch")
+def main(verbose: bool) -> None:
+    """Send personalised SMS in bulk from an Excel or CSV contact sheet (Textlocal, India)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def sheet_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by `check` and `send`."""
+    options = [
+        click.argument("sheet_path", metavar="SHEET",
+                       type=click.Path(path_type=Path, dir_okay=True)),
+        click.option("-t", "--template", "template_path", required=True, metavar="FILE",
+                     type=click.Path(path_type=Path),
+                     help="Message template (UTF-8 text) with {Column Header} placeholders."),
+        click.option("--sheet", "sheet_name", metavar="NAME",
+                     help="Worksheet to read [default: the first with a phone column]."),
+        click.option("--phone-column", metavar="NAME",
+                     help="Column holding the numbers [default: detected from the headers]."),
+        click.option("--out", metavar="PATH", type=click.Path(path_type=Path),
+                     help="Results workbook "
+                     "[default: output/<sheet>-results-<YYYYmmdd-HHMMSS>.xlsx]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@sheet_options
+@handle_errors
+def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
+          phone_column: str | None, out: Path | None) -> None:
+    """Validate numbers and merge messages; no network. Writes the results workbook."""
+    from pipeline import batch
+
+    result = batch.check(sheet_path, template_path, sheet=sheet_name,
+                         phone_column=phone_column, out=out)
+    print_summary(result, mode="check")
+
+
+@main.command()
+@sheet_options
+@click.option("--provider", type=click.Choice(["sandbox", "textlocal"]), default="sandbox",
+              show_default=True, help="Where messages go; real SMS only with textlocal.")
+@click.option("--base-url", metavar="URL",
+              help="Provider API base URL [env TEXTLOCAL_BASE_URL; "
+              "default https://api.textlocal.in/].")
+@click.option("--sender", metavar="ID", envvar="TEXTLOCAL_SENDER",
+              help=f"6-letter DLT sender ID [env TEXTLOCAL_SENDER; sandbox: {SANDBOX_SENDER}].")
+@click.option("--chunk-size", type=click.IntRange(1, 500), default=500, show_default=True,
+              help="Messages per provider request (Textlocal bulk limit: 500).")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Send at most N messages this run.")
+@click.option("--test", "test_mode", is_flag=True,
+              help="Provider test mode: validated, nothing delivered, no credits used.")
+@click.option("--yes", "-y", "assume_yes", is_flag=True,
+              help="Skip the confirmation prompt before a real (textlocal) send.")
+@handle_errors
+def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
+         phone_column: str | None, out: Path | None, provider: str, base_url: str | None,
+         sender: str | None, chunk_size: int, limit: int | None, test_mode: bool,
+         assume_yes: bool) -> None:
+    """Validate, merge and send; writes a status for every row to the results workbook."""
+    from pipeline import batch, phones
+    from pipeline.providers import open_provider
+
+    sender = resolve_sender(sender, provider)
+    prepared = batch.load(sheet_path, template_path, sheet=sheet_name,
+                          phone_column=phone_column)
+    with open_provider(provider, base_url=base_url) as connection:
+        click.echo(f"Provider: {connection.description}")
+        going = prepared.ready if limit is None else prepared.ready.head(limit)
+        if provider == "textlocal" and not (assume_yes or test_mode) and len(going):
+            first = going.iloc[0]
+            click.echo(f"About to send {len(going)} messages costing {prepared.credits(going)} "
+                       f"credits from sender {sender}.")
+            click.echo(f"First message, to {phones.mask(first['phone_e164'])}:")
+            click.echo(f"  {first['message']}")
+            if not click.confirm("Send now?", default=False):
+                click.echo("Nothing sent.")
+                sys.exit(1)
+        with progress_bar(len(going)) as advance:
+            result = batch.send(prepared, connection.client, provider=provider, sender=sender,
+                                chunk_size=chunk_size, limit=limit, test=test_mode, out=out,
+                                progress=advance)
+    print_summary(result, mode="send")
+    if result.stopped:
+        click.echo(f"error: {result.stopped}", err=True)
+        sys.exit(3)
+
+
+@main.command()
+@click.option("--provider", type=click.Choice(["sandbox", "textlocal"]), default="sandbox",
+              show_default=True, help="Which provider to ask.")
+@click.option("--base-url", metavar="URL",
+              help="Provider API base URL [env TEXTLOCAL_BASE_URL].")
+@handle_errors
+def balance(provider: str, base_url: str | None) -> None:
+    """Show the credits left at the provider."""
+    from pipeline.providers import open_provider
+
+    with open_provider(provider, base_url=base_url) as connection:
+        credits = connection.client.balance()
+    click.echo(f"Balance: {credits} credits ({provider})")
+
+
+@main.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_SANDBOX_PORT,
+              show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
+@click.option("--outbox", type=click.Path(path_type=Path), metavar="PATH",
+              default=Path("output/sandbox/outbox.sqlite"), show_default=True,
+              help="SQLite file recording every accepted message.")
+@click.option("--balance", "start_balance", type=click.IntRange(min=0), default=10_000,
+              show_default=True, help="Credits a new outbox starts with.")
+@handle_errors
+def sandbox(port: int, outbox: Path, start_balance: int) -> None:
+    """Run the sandbox provider (Textlocal's API on loopback) in the foreground."""
+    from pipeline.providers.sandbox import SandboxServer
+
+    server = SandboxServer(outbox, balance=start_balance, port=port)
+    click.echo(f"Sandbox Textlocal API on {server.url} (outbox {outbox}); Ctrl-C stops it.")
+    click.echo(f"Use it with: smsbatch send SHEET -t TEMPLATE --base-url {server.url}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Sandbox stopped.")
+    finally:
+        server.stop()
+
+
+def resolve_sender(sender: str | None, provider: str) -> str:
+    """The sender ID to use, checked for the DLT header shape (6 letters, or 6 digits)."""
+    from pipeline.errors import InputError
+
+    if not sender:
+        if provider == "sandbox":
+            return SANDBOX_SENDER
+        raise InputError("no sender ID: pass --sender or set TEXTLOCAL_SENDER to your "
+                         "DLT-approved 6-letter header")
+    if not SENDER_PATTERN.match(sender):
+        raise InputError(f"sender {sender!r} is not a DLT header: use the 6 letters "
+                         "(or 6 digits for promotional) registered on DLT")
+    return sender
+
+
+class progress_bar:  # noqa: N801 - used like a function in a with-statement
+    """A rich progress bar on a terminal; silent otherwise. Yields an `advance(n)` callable."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.progress: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not sys.stderr.isatty() or self.total == 0:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.progress = Progress(console=Console(stderr=True), transient=True)
+        self.progress.start()
+        task = self.progress.add_task("sending", total=self.total)
+        return lambda n: self.progress.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def print_summary(result: Any, mode: str) -> None:
+    """A short table of counts, then the path of the results workbook."""
+    counts = result.counts
+    summary = dict(result.summary)
+    shown = ALWAYS_SHOWN[mode]
+    lines = [("rows", len(result.results))]
+    lines += [(LABELS.get(s, s), counts[s]) for s in shown]
+    lines += [(LABELS.get(s, s), n) for s, n in counts.items() if n and s not in shown]
+    lines += [("segments", summary["segments"]), ("credits", summary["credits"])]
+    if result.balance is not None:
+        lines.append(("balance", result.balance))
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        click.echo(f"{label:<{width}}  {value:>7}")
+    click.echo(f"Results: {result.out_path}")

@@ -1,0 +1,246 @@
+"""The sandbox's SQLite outbox: accepted messages, their batches, the balance and id counters.
+
+Everything that must survive a restart lives here, so a sandbox reopened on the same file keeps
+its ids increasing and its balance (a client that stored ids never sees one reused). The API
+key is never stored. Test-mode messages are kept with `test = 1` so a rehearsal can be
+inspected; `read_outbox` returns only what was really "sent" unless asked.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.errors import InputError
+
+# Realistic first ids: the /send/ doc sample's message id (textlocal-api.md §2.2) and a
+# nine-digit batch id like the samples'.
+FIRST_MESSAGE_ID = 1151346216
+FIRST_BATCH_ID = 123456789
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    id           INTEGER PRIMARY KEY,
+    sender       TEXT NOT NULL,
+    custom       TEXT,
+    num_messages INTEGER NOT NULL,
+    num_parts    INTEGER NOT NULL,
+    cost         INTEGER NOT NULL,
+    test         INTEGER NOT NULL,
+    created_at   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id         INTEGER PRIMARY KEY,
+    batch_id   INTEGER NOT NULL REFERENCES batches(id),
+    number     TEXT NOT NULL,
+    message    TEXT NOT NULL,
+    sender     TEXT NOT NULL,
+    custom     TEXT,
+    num_parts  INTEGER NOT NULL,
+    test       INTEGER NOT NULL,
+    -- delivery status (textlocal-api.md §5.3); "D" at once for now, receipts may evolve it
+    status     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_batch ON messages(batch_id);
+"""
+
+_OUTBOX_COLUMNS = "id, batch_id, number, message, sender, custom, test, created_at"
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    """One accepted send: the same text to one or more numbers."""
+
+    sender: str
+    message: str
+    numbers: Sequence[str]
+    num_parts: int
+    custom: str | None = None
+
+    @property
+    def cost(self) -> int:
+        """Credits: parts x recipients (textlocal-api.md §2.2)."""
+        return self.num_parts * len(self.numbers)
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch as recorded, with its new ids."""
+
+    batch_id: int
+    message_ids: list[int]
+    balance: int  # after this batch
+
+
+class Store:
+    """Thread-safe access to one outbox file (one connection, one lock)."""
+
+    def __init__(self, path: str | Path, *, balance: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The handler threads share this connection; the lock serialises them.
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        try:
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit survives a crash of this process (all a rehearsal needs);
+            # skipping the fsync per request makes a 1M-message rehearsal ~3x faster.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            # First open only: a reopened outbox keeps its balance and counters.
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO state(key, value) VALUES (?, ?)",
+                [("balance", balance), ("next_message_id", FIRST_MESSAGE_ID),
+                 ("next_batch_id", FIRST_BATCH_ID)],
+            )
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """One locked write transaction: all of a request's records commit together or none."""
+        with self._lock:
+            # IMMEDIATE takes the write lock now, so read-modify-write of the balance is safe
+            # even against another process on the same file.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def outbox(self, *, include_test: bool = False) -> list[dict]:
+        """The outbox rows (see `read_outbox`)."""
+        with self._lock:
+            return _outbox_rows(self._conn, include_test)
+
+
+class Transaction:
+    """Reads and writes inside `Store.transaction()`."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def balance(self) -> int:
+        """Credits left."""
+        return self._state("balance")
+
+    def record(self, batches: Sequence[NewBatch], *, test: bool) -> list[StoredBatch]:
+        """Allocate ids for `batches`, store them, and charge them unless `test`."""
+        now = _iso(None)
+        batch_id = self._take("next_batch_id", len(batches))
+        message_id = self._take("next_message_id", sum(len(b.numbers) for b in batches))
+        balance = self.balance()
+        stored, batch_rows, message_rows = [], [], []
+        for batch in batches:  # a whole request at once: one executemany per table
+            ids = list(range(message_id, message_id + len(batch.numbers)))
+            message_id += len(ids)
+            if not test:  # test mode: "your credit balance will be unaffected" (§2.1)
+                balance -= batch.cost
+            stored.append(StoredBatch(batch_id, ids, balance))
+            batch_rows.append((batch_id, batch.sender, batch.custom, len(ids), batch.num_parts,
+                               batch.cost, int(test), now))
+            message_rows += [(i, batch_id, number, batch.message, batch.sender, batch.custom,
+                              batch.num_parts, int(test), "D", now)
+                             for i, number in zip(ids, batch.numbers, strict=True)]
+            batch_id += 1
+        self._conn.executemany(
+            "INSERT INTO batches(id, sender, custom, num_messages, num_parts, cost, test,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch_rows)
+        self._conn.executemany(
+            "INSERT INTO messages(id, batch_id, number, message, sender, custom, num_parts,"
+            " test, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", message_rows)
+        self._conn.execute("UPDATE state SET value = ? WHERE key = 'balance'", (balance,))
+        return stored
+
+    def message(self, message_id: int) -> sqlite3.Row | None:
+        """A really-sent message by id."""
+        return self._conn.execute(
+            "SELECT * FROM messages WHERE id = ? AND test = 0", (message_id,)
+        ).fetchone()
+
+    def batch_messages(self, batch_id: int) -> list[sqlite3.Row]:
+        """The really-sent messages of a batch, in id order."""
+        return self._conn.execute(
+            "SELECT * FROM messages WHERE batch_id = ? AND test = 0 ORDER BY id", (batch_id,)
+        ).fetchall()
+
+    def history(
+        self, start: int, limit: int, *, newest_first: bool,
+        min_time: int | None = None, max_time: int | None = None,
+    ) -> tuple[int, list[sqlite3.Row]]:
+        """Total count and one page of really-sent messages, optionally within unix times."""
+        # created_at is ISO 8601 UTC at fixed width, so comparing text compares times.
+        low = _iso(min_time) if min_time is not None else ""
+        high = _iso(max_time) if max_time is not None else "9999"
+        where = "test = 0 AND created_at >= ? AND created_at <= ?"
+        total = self._conn.execute(
+            f"SELECT count(*) FROM messages WHERE {where}", (low, high)
+        ).fetchone()[0]
+        order = "DESC" if newest_first else "ASC"
+        rows = self._conn.execute(
+            f"SELECT * FROM messages WHERE {where} ORDER BY id {order} LIMIT ? OFFSET ?",
+            (low, high, limit, start),
+        ).fetchall()
+        return total, rows
+
+    def _state(self, key: str) -> int:
+        return self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()[0]
+
+    def _take(self, key: str, count: int) -> int:
+        """Reserve `count` consecutive ids from counter `key`; the first one."""
+        first = self._state(key)
+        self._conn.execute("UPDATE state SET value = ? WHERE key = ?", (first + count, key))
+        return first
+
+
+def _iso(unix_time: float | None) -> str:
+    """A unix time (default now) as ISO 8601 UTC to the second."""
+    when = datetime.now(UTC) if unix_time is None else datetime.fromtimestamp(unix_time, UTC)
+    return when.isoformat(timespec="seconds")
+
+
+def read_outbox(path: str | Path, *, include_test: bool = False) -> list[dict]:
+    """Messages the sandbox accepted, oldest first (test-mode ones only if `include_test`).
+
+    Each dict: id, batch_id (as text, like the client's ids), number, message, sender,
+    custom, test, created_at (ISO 8601, UTC).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no sandbox outbox here; send with --provider sandbox first")
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return _outbox_rows(conn, include_test)
+    finally:
+        conn.close()
+
+
+def _outbox_rows(conn: sqlite3.Connection, include_test: bool) -> list[dict]:
+    where = "" if include_test else "WHERE test = 0"
+    rows = conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM messages {where} ORDER BY id").fetchall()
+    return [
+        {**dict(row), "id": str(row["id"]), "batch_id": str(row["batch_id"]),
+         "test": bool(row["test"])}
+        for row in rows
+    ]

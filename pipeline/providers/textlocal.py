@@ -1,0 +1,415 @@
+"""The Textlocal (India) HTTP client: one session, a timeout on every call, no retries.
+
+Failures are sorted by how the caller recovers (pipeline/errors.py):
+
+    ProviderError   Textlocal answered "failure" (bad key, no credits, bad sender) or HTTP 4xx
+    NotSentError    the request never left: connection refused, DNS failure, connect timeout
+      RateLimited     HTTP 429: nothing was done; `retry_after` seconds, when the server said
+    OutcomeUnknown  it may have been sent: read timeout, reset after sending, HTTP 5xx, bad JSON
+
+The API key travels only in the POST body (contract §8): never in a URL, a header, a log line,
+an exception or a repr. Retrying is the batch layer's call, never this module's (contract §7).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+import urllib3.exceptions
+
+from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderError
+
+DEFAULT_BASE_URL = "https://api.textlocal.in/"
+BULK_LIMIT = 500  # bulk_json: "no more than 500 ... in each submission" (textlocal-api.md §3)
+API_KEY_ENV = "TEXTLOCAL_API_KEY"
+
+MISSING_KEY = (
+    f"{API_KEY_ENV} is not set: export it (or put it in a git-ignored .env file) to send "
+    "through Textlocal; use --provider sandbox to rehearse"
+)
+
+# What to do next for the codes that stop a run (textlocal-api.md §4, "sender guidance").
+_ADVICE = {
+    3: f"Check {API_KEY_ENV} (an India key from Textlocal Messenger > Settings > API Keys)",
+    7: "Top up credits in your Textlocal account, then rerun the same command",
+    43: "Check --sender / TEXTLOCAL_SENDER is your DLT-approved 6-letter header",
+    44: "Check --sender / TEXTLOCAL_SENDER is your DLT-approved 6-letter header",
+    192: "Promotional messages may only go out in the allowed time window (10:00-21:00 IST); "
+    "rerun the same command inside it",
+}
+_GENERIC_ADVICE = "See https://api.textlocal.in/docs/ for the code, fix the cause and rerun"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One personalised message; `number` in wire form ('919876543210')."""
+
+    number: str
+    text: str
+    custom: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Textlocal took the message for `number`."""
+
+    number: str
+    message_id: str
+    batch_id: str
+    cost: int | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Textlocal refused the message for `number` (its error code and text)."""
+
+    number: str
+    code: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class BulkResponse:
+    """Per-number outcome of one bulk request, keyed by wire-form number."""
+
+    accepted: dict[str, Accepted]
+    refused: dict[str, Refused]
+    balance: int | None
+    total_cost: int | None
+    test_mode: bool
+
+
+class RateLimited(NotSentError):
+    """HTTP 429: the request was turned away unprocessed; wait `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TextlocalClient:
+    """A Textlocal API session; use as a context manager or call `close()`."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        timeout: float | tuple[float, float] = (5.0, 60.0),
+        session: requests.Session | None = None,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise InputError(MISSING_KEY)
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InputError(
+                f"base URL {base_url!r} is not an http(s) URL: pass --base-url (or set "
+                f"TEXTLOCAL_BASE_URL) like {DEFAULT_BASE_URL}"
+            )
+        self._api_key = api_key.strip()
+        self.base_url = base_url.rstrip("/") + "/"
+        self.timeout = timeout
+        self._session = session if session is not None else requests.Session()
+
+    def __repr__(self) -> str:
+        return f"TextlocalClient(base_url={self.base_url!r})"
+
+    def __enter__(self) -> TextlocalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the session's connections."""
+        self._session.close()
+
+    def send_bulk(
+        self, messages: Sequence[Outgoing], *, sender: str | None, test: bool = False
+    ) -> BulkResponse:
+        """Send up to BULK_LIMIT personalised messages in one `/bulk_json/` request."""
+        if not messages:
+            raise ValueError("send_bulk needs at least one message")
+        if len(messages) > BULK_LIMIT:
+            raise ValueError(f"{len(messages)} messages in one request; at most {BULK_LIMIT}")
+        numbers = [m.number for m in messages]
+        if len(set(numbers)) != len(numbers):
+            # The answer is keyed by number, so a repeat could not be told apart.
+            raise ValueError("the same number appears twice in one send_bulk request")
+        data: dict[str, Any] = {}
+        if sender is not None:
+            data["sender"] = sender
+        data["test"] = bool(test)
+        if any(_is_unicode(m.text) for m in messages):
+            data["unicode"] = True  # bulk_json's optional "unicode" flag (textlocal-api.md §3)
+        data["messages"] = [_wire_message(m) for m in messages]
+        body = self._post("bulk_json", {"data": json.dumps(data, ensure_ascii=False)})
+        return _parse_bulk(body)
+
+    def balance(self) -> int:
+        """SMS credits left on the account (`/balance/`)."""
+        body = self._post("balance", {})
+        value = body.get("balance")
+        credits = value.get("sms") if isinstance(value, dict) else None
+        number = _as_int(credits)
+        if number is None:
+            raise _unexpected("answer from Textlocal /balance/", body)
+        return number
+
+    def status_batch(self, batch_id: str) -> dict:
+        """Delivery status of every message in a batch (`/status_batch/`, §5.2)."""
+        return self._post("status_batch", {"batch_id": str(batch_id)})
+
+    def status_message(self, message_id: str) -> dict:
+        """Delivery status of one message (`/status_message/`, §5.1)."""
+        return self._post("status_message", {"message_id": str(message_id)})
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _post(self, command: str, fields: Mapping[str, str]) -> dict:
+        """POST form fields (with the key) to `{base_url}{command}/`; the success body."""
+        url = urllib.parse.urljoin(self.base_url, f"{command}/")
+        where = f"Textlocal /{command}/"
+        try:
+            # No redirects: a 30x would either drop the POST body or replay the key elsewhere.
+            response = self._session.post(
+                url,
+                data={"apikey": self._api_key, **fields},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.RequestException as exc:
+            raise self._transport_error(where, exc) from None
+        status = response.status_code
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            wait = f"wait {retry_after:g} s" if retry_after is not None else "wait a little"
+            raise RateLimited(
+                f"{where} answered HTTP 429 {response.reason} (too many requests, nothing "
+                f"sent): {wait} and rerun",
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            raise OutcomeUnknown(
+                f"{where} answered HTTP {status} {response.reason}: the messages may or may not "
+                "have been sent; check the Textlocal history before resending"
+            )
+        if not 200 <= status < 300:
+            raise ProviderError(
+                f"{where} answered HTTP {status} {response.reason}: check --base-url / "
+                f"TEXTLOCAL_BASE_URL points at {DEFAULT_BASE_URL} (and the key's IP restriction)"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise OutcomeUnknown(
+                f"{where} answered HTTP {status} {response.reason} with a body that is not "
+                "JSON: the messages may or may not have been sent"
+            ) from None
+        if not isinstance(body, dict) or body.get("status") not in ("success", "failure"):
+            raise OutcomeUnknown(
+                f"{where} answered HTTP {status} {response.reason} with unexpected JSON "
+                f"{_sketch(body)}: the messages may or may not have been sent"
+            )
+        if body["status"] == "failure":
+            raise self._failure(body)
+        return body
+
+    def _failure(self, body: dict) -> ProviderError:
+        """The ProviderError for a `"status": "failure"` envelope (textlocal-api.md §1)."""
+        errors = body.get("errors")
+        first = errors[0] if isinstance(errors, list) and errors else {}
+        code = _as_int(first.get("code")) if isinstance(first, dict) else None
+        text = str(first.get("message", "")) if isinstance(first, dict) else ""
+        text = self._scrub(text).rstrip(".") or "no error message"
+        advice = _ADVICE.get(code, _GENERIC_ADVICE) if code is not None else _GENERIC_ADVICE
+        return ProviderError(f"Textlocal error {code}: {text}. {advice}", code=code)
+
+    def _transport_error(self, where: str, exc: requests.RequestException) -> Exception:
+        """Sort a requests exception into NotSentError / OutcomeUnknown, key scrubbed."""
+        detail = self._scrub(f"{type(exc).__name__}: {exc}")
+        if _never_connected(exc):
+            return NotSentError(
+                f"could not reach {where} ({detail}): nothing was sent; check the network "
+                "and --base-url, then rerun"
+            )
+        return OutcomeUnknown(
+            f"{where} did not answer ({detail}): the messages may or may not have been sent; "
+            "check the Textlocal history before resending"
+        )
+
+    def _scrub(self, text: str) -> str:
+        """`text` on one line with the API key (raw or URL-encoded) masked."""
+        for form in {self._api_key, urllib.parse.quote_plus(self._api_key),
+                     urllib.parse.quote(self._api_key, safe="")}:
+            text = text.replace(form, "***")
+        return " ".join(text.split())
+
+
+def api_key_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """TEXTLOCAL_API_KEY from `environ` (default: os.environ after loading ./.env)."""
+    if environ is None:
+        import dotenv
+
+        # Only the current directory's .env, never one found by walking up (contract §2).
+        dotenv.load_dotenv(Path.cwd() / ".env", override=False)
+        environ = os.environ
+    key = (environ.get(API_KEY_ENV) or "").strip()
+    if not key:
+        raise InputError(MISSING_KEY)
+    return key
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _is_unicode(text: str) -> bool:
+    """Whether `text` needs UCS-2 (a character outside GSM 03.38, textlocal-api.md §7)."""
+    from pipeline.encoding import encoding_of  # lazily: keeps importing this module cheap
+
+    return encoding_of(text) != "GSM-7"
+
+
+def _wire_message(message: Outgoing) -> dict[str, str]:
+    """One element of bulk_json's `messages` array."""
+    if not message.number.isdigit():
+        raise ValueError(f"number {message.number!r} is not in wire form (digits only)")
+    # The bulk_json doc sample rawurlencode()s each text and Textlocal decodes it once more
+    # (textlocal-api.md §3, §10): quote() with safe="" is PHP's rawurlencode, so `%`, `+`
+    # and `&` survive the double decoding.
+    item = {"number": message.number, "text": urllib.parse.quote(message.text, safe="")}
+    if message.custom is not None:
+        item["custom"] = message.custom
+    return item
+
+
+def _parse_bulk(body: dict) -> BulkResponse:
+    """Map a bulk_json (or plain /send/) success body to per-number outcomes."""
+    accepted: dict[str, Accepted] = {}
+    refused: dict[str, Refused] = {}
+    groups = body.get("messages", [])
+    if "batch_id" in body:
+        groups = [body]  # the plain /send/ shape (textlocal-api.md §2.2), accepted defensively
+    if not isinstance(groups, list):
+        raise _unexpected("answer from Textlocal /bulk_json/", body)
+    for group in groups:
+        inner = group.get("messages") if isinstance(group, dict) else None
+        batch_id = _as_id(group.get("batch_id")) if isinstance(group, dict) else None
+        if batch_id is None or not isinstance(inner, list) or not inner:
+            raise _unexpected("message group from Textlocal", group)
+        cost = _as_int(group.get("cost"))
+        share = cost // len(inner) if cost is not None and cost % len(inner) == 0 else None
+        for item in inner:
+            number = _as_number(item.get("recipient")) if isinstance(item, dict) else None
+            message_id = _as_id(item.get("id")) if isinstance(item, dict) else None
+            if number is None or message_id is None:
+                raise _unexpected("message from Textlocal", item)
+            accepted[number] = Accepted(number, message_id, batch_id, share)
+    not_sent = body.get("messages_not_sent") or []
+    for item in not_sent if isinstance(not_sent, list) else []:
+        number = _as_number(item.get("number")) if isinstance(item, dict) else None
+        if number is None:
+            raise _unexpected("refusal from Textlocal", item)
+        error = item.get("error")
+        error = error if isinstance(error, dict) else {}
+        refused[number] = Refused(
+            number, _as_int(error.get("code")), str(error.get("message") or "not sent")
+        )
+    balance = _as_int(body.get("balance_post_send", body.get("balance")))
+    total_cost = _as_int(body.get("total_cost", body.get("cost")))
+    test_mode = body.get("test", body.get("test_mode", False)) in (True, 1, "1", "true")
+    return BulkResponse(accepted, refused, balance, total_cost, test_mode)
+
+
+def _as_int(value: object) -> int | None:
+    """An int from a JSON int or digit string; None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def _as_id(value: object) -> str | None:
+    """An id as text (Textlocal sends ids as numbers or strings, §2.2)."""
+    number = _as_int(value)
+    if number is not None:
+        return str(number)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _as_number(value: object) -> str | None:
+    """A phone number (int or str, maybe with '+') as a digit string."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        return value.strip().lstrip("+")
+    return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when the failure happened before any byte of the request left (safe to resend)."""
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.InvalidURL
+                  | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema):
+        return True
+    # requests wraps urllib3's MaxRetryError(reason=NewConnectionError | NameResolutionError);
+    # anything else (reset, aborted, read errors) may come after the body was sent.
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+            return True
+        if isinstance(current, urllib3.exceptions.ProtocolError):
+            return False
+        stack.extend(current.args)
+        stack.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
+    return False
+
+
+def _unexpected(what: str, value: object) -> OutcomeUnknown:
+    """OutcomeUnknown for a success answer this client cannot read: never resend blindly."""
+    return OutcomeUnknown(
+        f"unexpected {what} ({_sketch(value)}): the messages may or may not have been sent; "
+        "check the Textlocal history before resending"
+    )
+
+
+def _sketch(value: object) -> str:
+    """The shape of an unexpected JSON value, without its data (numbers and texts are private)."""
+    if isinstance(value, dict):
+        return "an object with keys " + (", ".join(sorted(map(str, value)))[:200] or "none")
+    return f"a JSON {type(value).__name__}"

@@ -1,0 +1,285 @@
+"""The results workbook: the input columns untouched, then one outcome per row (contract §6).
+
+Written with rustpy-xlsxwriter, which stores every Python str as an inline text cell: text
+starting with = + - @ can never become a formula. The file appears atomically (temp file in
+the same directory, then os.replace) and is owner-only, because it holds phone numbers (§8).
+
+An input header equal to one of RESULT_COLUMNS (a user's own `status` column) is written as
+`status (input)`, so both survive and read_results finds ours under the contract's name.
+Missing values (None, NaN, NaT, pd.NA) are empty cells; tz-aware datetimes become ISO 8601
+text, since Excel cells carry no offset.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import numbers
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import python_calamine
+import rustpy_xlsxwriter
+
+from pipeline.errors import InputError
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
+    "provider_message_id", "batch_id", "sent_at", "delivery_status",
+)
+STATUSES: tuple[str, ...] = (
+    "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
+    "opted_out", "template_mismatch", "rejected", "failed", "unknown",
+)
+RESULTS_SHEET = "Results"
+SUMMARY_SHEET = "Summary"
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+EXCEL_MAX_ROWS = 1_048_576  # header included
+EXCEL_MAX_TEXT = 32_767
+_MIN_WIDTH, _MAX_WIDTH, _WIDTH_SAMPLE = 10, 60, 1000
+
+
+def _output_names(original: Sequence[str]) -> list[str]:
+    """Original headers, with `status` -> `status (input)` where one clashes with ours."""
+    reserved = set(RESULT_COLUMNS)
+    used = set(original) | reserved
+    names = []
+    for name in original:
+        if name in reserved:
+            new, n = f"{name} (input)", 1
+            while new in used:
+                n += 1
+                new = f"{name} (input {n})"
+            used.add(new)
+            name = new
+        names.append(name)
+    return names
+
+
+def _cell_values(column: pd.Series) -> np.ndarray:
+    """Column values as Python objects the writer understands; every missing value -> None."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        # Excel has no time zones: keep the offset by writing ISO 8601 text.
+        return np.array([None if v is pd.NaT else v.isoformat() for v in column], dtype=object)
+    values = column.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(values)  # NaN, NaT, pd.NA: the writer would crash or print "<NA>"
+    if missing.any():
+        values[missing] = None
+    return values
+
+
+def _prepare(values: np.ndarray) -> tuple[np.ndarray, set[type]]:
+    """Fix the few cell types the writer gets wrong; return the values and their types."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if any(issubclass(k, dt.datetime) for k in kinds):
+        # tz-aware datetimes would be written as wall time with the offset silently lost
+        for i, v in enumerate(values):
+            if isinstance(v, dt.datetime) and v.tzinfo is not None:
+                values[i] = v.isoformat()
+        kinds = set(map(type, values))
+        kinds.discard(type(None))
+    return values, kinds
+
+
+def _takes_date_format(kinds: set[type]) -> bool:
+    """A column gets the yyyy-mm-dd format when it holds dates and nothing a number format
+    would change (text is fine). Datetime cells get yyyy-mm-dd hh:mm from the workbook-wide
+    format; a date in a column that also has datetimes or numbers shows that format too,
+    because the writer has per-column, not per-cell, formats."""
+    return dt.date in kinds and not any(
+        issubclass(k, dt.datetime | numbers.Number) and k is not bool for k in kinds
+    )
+
+
+def _truncate_long_text(columns: dict[str, np.ndarray]) -> bool:
+    """Cut text past Excel's 32,767-character cell limit; True if any cell was cut."""
+    cut = False
+    for values in columns.values():
+        for i, v in enumerate(values):
+            if v.__class__ is str and len(v) > EXCEL_MAX_TEXT:
+                values[i] = v[:EXCEL_MAX_TEXT]
+                cut = True
+    return cut
+
+
+def _width(name: str, values: np.ndarray) -> float:
+    """Column width from the header and a sample of values, clamped to 10..60 characters."""
+    longest = len(name) + 2  # room for the autofilter arrow
+    for v in values[:_WIDTH_SAMPLE]:
+        if v is None:
+            continue
+        if isinstance(v, dt.datetime):
+            n = 16
+        elif isinstance(v, dt.date):
+            n = 10
+        else:
+            n = max(map(len, str(v).splitlines() or [""]))
+        longest = max(longest, n)
+    return float(min(max(longest + 1, _MIN_WIDTH), _MAX_WIDTH))
+
+
+def _results_columns(
+    original: pd.DataFrame, results: pd.DataFrame
+) -> tuple[dict[str, np.ndarray], dict[str, float], list[str]]:
+    """The Results sheet's columns in order, their widths, and the date-formatted ones."""
+    wanted = list(RESULT_COLUMNS[1:])
+    missing = [c for c in wanted if c not in results.columns]
+    if missing:
+        raise ValueError(f"results frame lacks columns: {', '.join(missing)}")
+    if not original.index.equals(results.index):
+        raise ValueError("results frame must have the same index (source_row) as the sheet")
+    columns: dict[str, np.ndarray] = {}
+    for out_name, name in zip(_output_names(list(original.columns)), original.columns, strict=True):
+        columns[out_name] = _cell_values(original[name])
+    columns["source_row"] = np.asarray(original.index, dtype=np.int64).astype(object)
+    for name in wanted:
+        columns[name] = _cell_values(results[name])
+    widths: dict[str, float] = {}
+    date_columns: list[str] = []
+    for name, values in columns.items():
+        values, kinds = _prepare(values)
+        columns[name] = values
+        widths[name] = _width(name, values)
+        if _takes_date_format(kinds):
+            date_columns.append(name)
+    return columns, widths, date_columns
+
+
+def _summary_records(summary: Sequence[tuple[str, object]]) -> list[dict[str, Any]]:
+    """Summary rows as item/value records; values the writer cannot store become text."""
+    records = []
+    for item, value in summary:
+        cell: Any
+        if isinstance(value, dt.datetime) and value.tzinfo is not None:
+            cell = value.isoformat()  # Excel has no time zones: keep the offset as text
+        elif isinstance(value, str | bool | int | float | dt.date | np.generic):
+            cell = None if pd.isna(value) else value
+        elif value is None or value is pd.NA:
+            cell = None
+        else:
+            cell = str(value)
+        records.append({"item": str(item), "value": cell})
+    return records
+
+
+def _save(
+    tmp: Path,
+    columns: dict[str, np.ndarray],
+    widths: dict[str, float],
+    date_columns: list[str],
+    records: list[dict[str, Any]],
+) -> None:
+    """One rustpy-xlsxwriter call writing both sheets (constant-memory, inline strings)."""
+    frame = pd.DataFrame(columns, dtype=object, copy=False)
+    date_format = {
+        name: rustpy_xlsxwriter.Format().set_num_format(DATE_FORMAT) for name in date_columns
+    }
+    summary_widths = {
+        key: _width(key, np.array([r[key] for r in records], dtype=object))
+        for key in ("item", "value")
+    }
+    (
+        rustpy_xlsxwriter.FastExcel(tmp, output_format="xlsx")
+        # datetime cells; date columns get DATE_FORMAT through column_formats
+        .format(datetime_format=DATETIME_FORMAT, bold_headers=True)
+        .freeze(row=1)  # every sheet: header row stays visible
+        .sheet(RESULTS_SHEET, frame, autofilter=True, column_widths=widths,
+               column_formats=date_format or None)
+        # a frame, not the records: an empty summary still gets its item/value header
+        .sheet(SUMMARY_SHEET, pd.DataFrame(records, columns=["item", "value"], dtype=object),
+               column_widths=summary_widths)
+        .save()
+    )
+
+
+def write_results(
+    path: str | Path,
+    original: pd.DataFrame,
+    results: pd.DataFrame,
+    summary: Sequence[tuple[str, object]],
+) -> Path:
+    """Write the Results and Summary sheets to `path` atomically (0600); return the path."""
+    target = Path(path)
+    columns, widths, date_columns = _results_columns(original, results)
+    if len(original) >= EXCEL_MAX_ROWS:
+        raise InputError(
+            f"{target}: {len(original)} rows do not fit in one Excel sheet "
+            f"(at most {EXCEL_MAX_ROWS - 1}); split the input into smaller files"
+        )
+    records = _summary_records(summary)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp creates the file 0600 in the target's directory, so os.replace is atomic
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                        dir=target.parent)
+    except OSError as exc:
+        raise InputError(
+            f"{target}: cannot write results ({exc.strerror}); choose another --out"
+        ) from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            _save(tmp, columns, widths, date_columns, records)
+        except RuntimeError:
+            # The writer refuses text over Excel's cell limit (only a CSV can hold such a
+            # cell); checking every cell up front would cost a pass over all of them.
+            if not _truncate_long_text(columns):
+                raise
+            _save(tmp, columns, widths, date_columns, records)
+        os.chmod(tmp, 0o600)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(
+            f"{target}: cannot write results ({exc.strerror or exc}); choose another --out"
+        ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """The Results sheet of a results workbook as an object frame indexed by source_row."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: results workbook not found; check the path")
+    try:
+        book = python_calamine.CalamineWorkbook.from_path(str(path))
+        if RESULTS_SHEET not in book.sheet_names:
+            raise InputError(
+                f"{path.name}: no {RESULTS_SHEET!r} sheet; pass a workbook written by "
+                "smsbatch check or send"
+            )
+        rows = book.get_sheet_by_name(RESULTS_SHEET).to_python(skip_empty_area=False)
+    except (python_calamine.CalamineError, ValueError, OSError) as exc:
+        raise InputError(
+            f"{path.name}: not a readable workbook ({exc}); pass a workbook written by "
+            "smsbatch check or send"
+        ) from None
+    header = [str(h) for h in rows[0]] if rows else []
+    missing = [c for c in RESULT_COLUMNS if c not in header]
+    if missing:
+        raise InputError(
+            f"{path.name}: not a results workbook (missing columns: {', '.join(missing)}); "
+            "pass a workbook written by smsbatch check or send"
+        )
+    grid = np.array(rows[1:], dtype=object).reshape(len(rows) - 1, len(header))
+    grid[grid == ""] = None  # calamine reads an empty cell as ''
+    frame = pd.DataFrame(grid, columns=header, dtype=object)
+    frame.index = pd.Index(frame.pop("source_row").astype("int64"), name="source_row")
+    # segments is a count: give it back as int, not as the float Excel stores
+    frame["segments"] = pd.Series(
+        [int(v) if isinstance(v, float) and v.is_integer() else v for v in frame["segments"]],
+        index=frame.index, dtype=object,
+    )
+    return frame

@@ -1,0 +1,51 @@
+"""The README and `--help` cannot drift apart (after sqlite-utils' tests/test_docs.py)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from pipeline.cli import main
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def commands_section() -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"^## Commands\n(.*?)^## ", text, flags=re.S | re.M)
+    assert match, "README needs a '## Commands' section"
+    return match.group(1)
+
+
+def command_options(command: click.Command) -> set[str]:
+    return {opt for param in command.params for opt in param.opts if opt.startswith("--")}
+
+
+@pytest.mark.parametrize("name", sorted(main.commands))
+def test_every_command_and_option_is_in_the_readme(name: str) -> None:
+    section = commands_section()
+    command = main.commands[name]
+    assert f"smsbatch {name}" in section, f"README does not document `smsbatch {name}`"
+    assert command.help, f"`smsbatch {name}` has no help text"
+    block = re.search(rf"^### `smsbatch {name}.*?(?=^### |\Z)", section, flags=re.S | re.M)
+    assert block, f"README needs a '### `smsbatch {name} ...`' heading"
+    for option in command_options(command):
+        assert option in block.group(0), f"README does not document {name} {option}"
+
+
+def test_readme_names_no_option_that_does_not_exist() -> None:
+    known = {"--help", "--version", "--verbose"}
+    for command in main.commands.values():
+        known |= command_options(command)
+    mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", commands_section()))
+    assert mentioned - known == set()
+
+
+def test_every_option_has_help_text() -> None:
+    for name, command in main.commands.items():
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"smsbatch {name} {param.opts[0]} has no help text"

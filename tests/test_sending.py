@@ -1,0 +1,179 @@
+"""The chunked sending stage, with HTTP faked at the transport (responses)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, unquote
+
+import pandas as pd
+import pytest
+import requests
+import responses
+
+from pipeline.providers.textlocal import TextlocalClient
+from pipeline.results import RESULT_COLUMNS
+from pipeline.sending import send_ready
+
+BASE = "https://api.example.test/"
+KEY = "sentinel-KEY-0123456789"
+
+
+def make_results(numbers: list[str], statuses: list[str] | None = None) -> pd.DataFrame:
+    """A results frame like batch.prepare builds, rows numbered from 2."""
+    statuses = statuses or ["ready"] * len(numbers)
+    frame = pd.DataFrame(
+        {column: None for column in RESULT_COLUMNS[1:]},
+        index=pd.Index(range(2, 2 + len(numbers)), name="source_row"),
+        dtype=object,
+    )
+    frame["phone_e164"] = numbers
+    frame["message"] = [f"Hello {i}" for i in range(len(numbers))]
+    frame["status"] = statuses
+    return frame
+
+
+def numbers(n: int) -> list[str]:
+    return [f"+91987654{i:04d}" for i in range(n)]
+
+
+def bulk_reply(accepted: list[str], refused: tuple[str, int, str] | None = None,
+               first_id: int = 100) -> dict:
+    """A bulk_json success body in Textlocal's shape (textlocal-api.md §3)."""
+    return {
+        "test": False, "balance_pre_send": 1000, "total_cost": len(accepted),
+        "balance_post_send": 1000 - len(accepted),
+        "messages": [
+            {"balance": 999, "batch_id": 500 + i, "cost": 1, "num_messages": 1,
+             "message": {"num_parts": 1, "sender": "ACMEST", "content": "x"},
+             "receipt_url": "", "custom": "",
+             "messages": [{"id": first_id + i, "recipient": int(number)}]}
+            for i, number in enumerate(accepted)
+        ],
+        "messages_not_sent": [] if refused is None else [
+            {"unique_id": "u1", "number": refused[0], "message": "x",
+             "error": {"code": refused[1], "message": refused[2]}}
+        ],
+        "status": "success",
+    }
+
+
+def sent_payloads() -> list[dict]:
+    """The decoded `data` JSON of every bulk_json request made."""
+    payloads = []
+    for call in responses.calls:
+        fields = parse_qs(call.request.body)
+        assert KEY not in call.request.url
+        payloads.append(json.loads(fields["data"][0]))
+    return payloads
+
+
+@pytest.fixture
+def client():
+    with TextlocalClient(KEY, BASE) as c:
+        yield c
+
+
+@responses.activate
+def test_sends_ready_rows_in_chunks_and_maps_ids_back(client):
+    results = make_results(numbers(5), ["ready", "invalid_number", "ready", "ready", "ready"])
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/", json=bulk_reply([wire[0], wire[2]], first_id=100))
+    responses.post(BASE + "bulk_json/", json=bulk_reply([wire[3], wire[4]], first_id=200))
+
+    outcome = send_ready(results, client, sender="ACMEST", chunk_size=2)
+
+    assert outcome.attempted == 4 and outcome.stopped is None
+    payloads = sent_payloads()
+    assert [[m["number"] for m in p["messages"]] for p in payloads] == [
+        [wire[0], wire[2]], [wire[3], wire[4]]]
+    assert [unquote(m["text"]) for m in payloads[0]["messages"]] == ["Hello 0", "Hello 2"]
+    assert payloads[0]["sender"] == "ACMEST"
+    assert results["status"].tolist() == ["sent", "invalid_number", "sent", "sent", "sent"]
+    assert results.loc[[2, 4, 5, 6], "provider_message_id"].tolist() == ["100", "101", "200",
+                                                                           "201"]
+    assert results.loc[[2, 4, 5, 6], "batch_id"].tolist() == ["500", "501", "500", "501"]
+    assert results.at[2, "sent_at"][-6] in "+-"  # ISO 8601 with an offset
+    assert results.at[3, "provider_message_id"] is None
+
+
+@responses.activate
+def test_per_number_refusal_becomes_rejected_with_code_and_text(client):
+    results = make_results(numbers(2))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/",
+                   json=bulk_reply([wire[0]], refused=(wire[1], 32, "Invalid number format")))
+    send_ready(results, client, sender="ACMEST")
+    assert results["status"].tolist() == ["sent", "rejected"]
+    assert results.at[3, "detail"] == "Textlocal error 32: Invalid number format"
+
+
+@responses.activate
+def test_number_missing_from_a_success_answer_is_unknown(client):
+    results = make_results(numbers(2))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/", json=bulk_reply([wire[0]]))
+    send_ready(results, client, sender="ACMEST")
+    assert results["status"].tolist() == ["sent", "unknown"]
+
+
+@responses.activate
+def test_connection_refused_fails_the_chunk_and_goes_on(client):
+    results = make_results(numbers(3))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/", body=requests.exceptions.ConnectionError("refused"))
+    responses.post(BASE + "bulk_json/", json=bulk_reply([wire[2]]))
+    send_ready(results, client, sender="ACMEST", chunk_size=2)
+    assert results["status"].tolist() == ["failed", "failed", "sent"]
+    assert results.at[2, "detail"].startswith("not sent: ")
+
+
+@responses.activate
+def test_read_timeout_makes_the_chunk_unknown_never_failed(client):
+    results = make_results(numbers(2))
+    responses.post(BASE + "bulk_json/", body=requests.exceptions.ReadTimeout("read timed out"))
+    send_ready(results, client, sender="ACMEST")
+    assert results["status"].tolist() == ["unknown", "unknown"]
+    assert results.at[2, "detail"].startswith("may have been sent: ")
+
+
+@responses.activate
+def test_provider_stop_marks_this_chunk_and_every_later_row_failed(client):
+    results = make_results(numbers(5))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
+    responses.post(BASE + "bulk_json/",
+                   json={"errors": [{"code": 7, "message": "Insufficient credits"}],
+                         "status": "failure"})
+    outcome = send_ready(results, client, sender="ACMEST", chunk_size=2)
+    assert len(responses.calls) == 2  # nothing after the stop
+    assert outcome.stopped.startswith("Textlocal error 7: Insufficient credits")
+    assert results["status"].tolist() == ["sent", "sent", "failed", "failed", "failed"]
+    assert "provider stopped the run" in results.at[6, "detail"]
+    assert KEY not in outcome.stopped
+
+
+@responses.activate
+def test_limit_sends_the_first_n_and_marks_the_rest_for_a_rerun(client):
+    results = make_results(numbers(3))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
+    send_ready(results, client, sender="ACMEST", limit=2)
+    assert results["status"].tolist() == ["sent", "sent", "failed"]
+    assert results.at[4, "detail"] == (
+        "not sent: --limit 2 reached; rerun the same command to send the rest")
+
+
+@responses.activate
+def test_progress_is_reported_per_chunk(client):
+    results = make_results(numbers(3))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
+    responses.post(BASE + "bulk_json/", json=bulk_reply(wire[2:]))
+    seen: list[int] = []
+    send_ready(results, client, sender="ACMEST", chunk_size=2, progress=seen.append)
+    assert seen == [2, 1]
+
+
+def test_chunk_size_above_the_bulk_limit_is_refused(client):
+    with pytest.raises(ValueError, match="between 1 and 500"):
+        send_ready(make_results(numbers(1)), client, sender="ACMEST", chunk_size=501)

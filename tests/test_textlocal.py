@@ -1,0 +1,428 @@
+"""The Textlocal client against HTTP faked at the transport (responses): real request code."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.parse
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+import requests
+import responses
+from responses import matchers
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
+
+from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderError
+from pipeline.providers.textlocal import (
+    BULK_LIMIT,
+    DEFAULT_BASE_URL,
+    Accepted,
+    BulkResponse,
+    Outgoing,
+    RateLimited,
+    Refused,
+    TextlocalClient,
+    api_key_from_env,
+)
+
+KEY = "sEcReT+key/=42"  # URL-special characters: a leak in encoded form is caught too
+KEY_FORMS = (KEY, "sEcReT%2Bkey%2F%3D42", "sEcReT+key%2F%3D42")
+BULK = DEFAULT_BASE_URL + "bulk_json/"
+BALANCE = DEFAULT_BASE_URL + "balance/"
+TRICKY = "50% off + free & more\nनमस्ते €"
+TRICKY_WIRE = (  # PHP rawurlencode() of TRICKY, written out by hand
+    "50%25%20off%20%2B%20free%20%26%20more%0A"
+    "%E0%A4%A8%E0%A4%AE%E0%A4%B8%E0%A5%8D%E0%A4%A4%E0%A5%87%20%E2%82%AC"
+)
+BULK_OK = {
+    "test": False, "balance_pre_send": 100, "total_cost": 3, "balance_post_send": 97,
+    "messages": [
+        {"balance": 98, "batch_id": 596486325, "cost": 2, "num_messages": 1,
+         "message": {"num_parts": 2, "sender": "ABCDEF", "content": "x"},
+         "receipt_url": "", "custom": "r1", "messages": [{"id": 1, "recipient": "919876543210"}]},
+        {"balance": 97, "batch_id": "596486326", "cost": 1, "num_messages": 1,
+         "message": {"num_parts": 1, "sender": "ABCDEF", "content": "y"},
+         "receipt_url": "", "custom": "", "messages": [{"id": "1151346217",
+                                                        "recipient": 919812345678}]},
+    ],
+    "messages_not_sent": [
+        {"unique_id": "", "number": "12345", "message": "z",
+         "error": {"code": 32, "message": "Invalid number format"}},
+        {"unique_id": "", "number": 917012345678, "message": "w",
+         "error": {"code": "6", "message": "Message too long"}},
+    ],
+    "warnings": [{"code": 3, "message": "Invalid number"}],
+    "status": "success",
+}
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def client():
+    with TextlocalClient(KEY) as tl:
+        yield tl
+
+
+def assert_no_key(text: str) -> None:
+    for form in KEY_FORMS:
+        assert form not in text
+
+
+def bulk_data(call) -> dict:
+    """The decoded `data` JSON of a recorded bulk_json request."""
+    form = dict(urllib.parse.parse_qsl(call.request.body, strict_parsing=True))
+    return json.loads(form["data"])
+
+
+# -- the request --------------------------------------------------------------------------
+
+def test_send_bulk_posts_form_with_rawurlencoded_texts(rsps, client):
+    data = {
+        "sender": "ABCDEF", "test": False, "unicode": True,
+        "messages": [{"number": "919876543210", "text": TRICKY_WIRE},
+                     {"number": "919812345678", "text": "Hi%20Asha%2C%20OTP%201234",
+                      "custom": "row-7"}],
+    }
+    rsps.post(BULK, json=BULK_OK, match=[matchers.urlencoded_params_matcher(
+        {"apikey": KEY, "data": json.dumps(data, ensure_ascii=False)})])
+    client.send_bulk([Outgoing("919876543210", TRICKY),
+                      Outgoing("919812345678", "Hi Asha, OTP 1234", custom="row-7")],
+                     sender="ABCDEF")
+    call = rsps.calls[0]
+    assert call.request.url == BULK
+    assert call.request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert bulk_data(call) == data
+    assert_no_key(call.request.url)
+    assert all(KEY not in v for v in call.request.headers.values())
+
+
+def test_send_bulk_gsm_text_without_sender_has_no_unicode_flag(rsps, client):
+    rsps.post(BULK, json=BULK_OK)
+    client.send_bulk([Outgoing("919876543210", "Price {5} ~ 10€")], sender=None, test=True)
+    assert bulk_data(rsps.calls[0]) == {
+        "test": True,
+        "messages": [{"number": "919876543210", "text": "Price%20%7B5%7D%20~%2010%E2%82%AC"}],
+    }
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:9/api", "http://127.0.0.1:9/api/"])
+def test_base_url_joined_with_or_without_slash(rsps, base_url):
+    rsps.post("http://127.0.0.1:9/api/balance/", json={"balance": {"sms": 5}, "status": "success"})
+    with TextlocalClient(KEY, base_url) as tl:
+        assert tl.balance() == 5
+
+
+def test_timeout_is_passed_on_every_call(rsps):
+    rsps.post(BULK, json=BULK_OK)
+    rsps.post(BALANCE, json={"balance": {"sms": 1}, "status": "success"})
+    rsps.post(DEFAULT_BASE_URL + "status_batch/", json={"status": "success"})
+    rsps.post(DEFAULT_BASE_URL + "status_message/", json={"status": "success"})
+    with TextlocalClient(KEY, timeout=(2.0, 9.0)) as tl:
+        tl.send_bulk([Outgoing("919876543210", "a")], sender="ABCDEF")
+        tl.balance()
+        tl.status_batch("1")
+        tl.status_message("2")
+    assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(2.0, 9.0)] * 4
+
+
+def test_default_timeout(rsps, client):
+    rsps.post(BALANCE, json={"balance": {"sms": 1}, "status": "success"})
+    client.balance()
+    assert rsps.calls[0].request.req_kwargs["timeout"] == (5.0, 60.0)
+
+
+@pytest.mark.parametrize(("messages", "reason"), [
+    ([], "at least one"),
+    ([Outgoing(f"9198765{i:05d}", "a") for i in range(BULK_LIMIT + 1)], "at most 500"),
+    ([Outgoing("919876543210", "a"), Outgoing("919876543210", "b")], "twice"),
+    ([Outgoing("+919876543210", "a")], "wire form"),
+])
+def test_send_bulk_rejects_bad_chunks(rsps, client, messages, reason):
+    with pytest.raises(ValueError, match=reason):
+        client.send_bulk(messages, sender="ABCDEF")
+    assert len(rsps.calls) == 0
+
+
+def test_exactly_bulk_limit_is_sent(rsps, client):
+    rsps.post(BULK, json={"messages": [], "messages_not_sent": [], "status": "success"})
+    client.send_bulk([Outgoing(f"9198765{i:05d}", "a") for i in range(BULK_LIMIT)], sender="X")
+    assert len(bulk_data(rsps.calls[0])["messages"]) == 500
+
+
+# -- the answer ---------------------------------------------------------------------------
+
+def test_bulk_answer_maps_int_and_str_ids_and_recipients(rsps, client):
+    rsps.post(BULK, json=BULK_OK)
+    got = client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert got == BulkResponse(
+        accepted={
+            "919876543210": Accepted("919876543210", "1", "596486325", 2),
+            "919812345678": Accepted("919812345678", "1151346217", "596486326", 1),
+        },
+        refused={
+            "12345": Refused("12345", 32, "Invalid number format"),
+            "917012345678": Refused("917012345678", 6, "Message too long"),
+        },
+        balance=97, total_cost=3, test_mode=False,
+    )
+
+
+def test_plain_send_shape_is_accepted(rsps, client):
+    rsps.post(BULK, json={
+        "test_mode": True, "balance": 9, "batch_id": 99, "cost": 2, "num_messages": 2,
+        "message": {"num_parts": 1, "sender": "TXTLCL", "content": "hi"},
+        "receipt_url": "", "custom": "",
+        "messages": [{"id": 1, "recipient": 919742856795},
+                     {"id": "1151347780", "recipient": "+919876543210"}],
+        "status": "success"})
+    got = client.send_bulk([Outgoing("919742856795", "hi")], sender="TXTLCL", test=True)
+    assert got == BulkResponse(
+        accepted={"919742856795": Accepted("919742856795", "1", "99", 1),
+                  "919876543210": Accepted("919876543210", "1151347780", "99", 1)},
+        refused={}, balance=9, total_cost=2, test_mode=True)
+
+
+@pytest.mark.parametrize("body", [
+    [1, 2],
+    {"messages": []},                                    # no status
+    {"status": "queued"},
+    {"messages": [{"batch_id": 1, "messages": [{"id": 5}]}], "status": "success"},
+    {"messages": [{"messages": [{"id": 5, "recipient": 919876543210}]}], "status": "success"},
+    {"messages": "nope", "status": "success"},
+    {"messages_not_sent": [{"error": {"code": 32}}], "status": "success"},
+])
+def test_unexpected_json_is_outcome_unknown(rsps, client, body):
+    rsps.post(BULK, json=body)
+    with pytest.raises(OutcomeUnknown, match="may or may not have been sent"):
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+
+
+def test_non_json_is_outcome_unknown(rsps, client):
+    rsps.post(BULK, body="<html>Bad Gateway</html>", status=200)
+    with pytest.raises(OutcomeUnknown) as info:
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert str(info.value) == ("Textlocal /bulk_json/ answered HTTP 200 OK with a body that is "
+                               "not JSON: the messages may or may not have been sent")
+
+
+# -- failure envelopes --------------------------------------------------------------------
+
+@pytest.mark.parametrize(("code", "text", "advice"), [
+    (3, "Invalid login details", "Check TEXTLOCAL_API_KEY"),
+    (7, "Insufficient credits", "Top up credits"),
+    (43, "Invalid sender name", "Check --sender / TEXTLOCAL_SENDER is your DLT-approved"),
+    (44, "No sender name specified", "Check --sender / TEXTLOCAL_SENDER is your DLT-approved"),
+    (192, "You cannot send message at this time", "Promotional messages may only go out"),
+    (80, "Invalid template", "See https://api.textlocal.in/docs/"),
+])
+def test_failure_envelope_raises_provider_error(rsps, client, code, text, advice):
+    rsps.post(BULK, json={"errors": [{"code": code, "message": text}], "status": "failure"})
+    with pytest.raises(ProviderError) as info:
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert info.value.code == code
+    assert str(info.value).startswith(f"Textlocal error {code}: {text}. {advice}")
+    assert "\n" not in str(info.value)
+
+
+def test_failure_code_as_string_and_key_echo_is_scrubbed(rsps, client):
+    rsps.post(BALANCE, json={"errors": [{"code": "3", "message": f"Invalid key {KEY}."}],
+                             "status": "failure"})
+    with pytest.raises(ProviderError) as info:
+        client.balance()
+    assert info.value.code == 3
+    assert str(info.value).startswith("Textlocal error 3: Invalid key ***. Check")
+    assert_no_key(str(info.value))
+
+
+# -- transport ----------------------------------------------------------------------------
+
+def _refused() -> requests.ConnectionError:
+    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111] refused")
+    return requests.ConnectionError(MaxRetryError(None, "/bulk_json/", reason))
+
+
+def _no_dns() -> requests.ConnectionError:
+    reason = NameResolutionError("api.textlocal.in", None, socket.gaierror(-2, "Name unknown"))
+    return requests.ConnectionError(MaxRetryError(None, "/bulk_json/", reason))
+
+
+@pytest.mark.parametrize(("error", "expected"), [
+    (_refused(), NotSentError),
+    (_no_dns(), NotSentError),
+    (requests.ConnectTimeout("connect timed out"), NotSentError),
+    (requests.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104))),
+     OutcomeUnknown),
+    (requests.ConnectionError(), OutcomeUnknown),  # no evidence it never left: assume it did
+    (requests.ReadTimeout("read timed out"), OutcomeUnknown),
+])
+def test_transport_errors_are_sorted_by_recovery(rsps, client, error, expected):
+    rsps.post(BULK, body=error)
+    with pytest.raises(expected) as info:
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert type(info.value) is expected
+    assert "Textlocal /bulk_json/" in str(info.value)
+    assert_no_key(str(info.value))
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_key_in_transport_error_text_is_scrubbed(rsps, client):
+    rsps.post(BULK, body=requests.ConnectionError(f"oops apikey={KEY_FORMS[1]}"))
+    with pytest.raises(OutcomeUnknown) as info:
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert "apikey=***" in str(info.value)
+    assert_no_key(str(info.value))
+
+
+def test_real_connection_refused_is_not_sent():
+    with socket.socket() as sock:  # a port that was just free, so nothing listens on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with TextlocalClient(KEY, f"http://127.0.0.1:{port}/") as tl:
+        with pytest.raises(NotSentError) as info:
+            tl.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert type(info.value) is NotSentError
+    assert str(info.value).startswith("could not reach Textlocal /bulk_json/ (ConnectionError: ")
+    assert_no_key(str(info.value))
+
+
+@pytest.mark.parametrize(("status", "reason"), [(500, "Internal Server Error"),
+                                                (502, "Bad Gateway"),
+                                                (503, "Service Unavailable")])
+def test_5xx_is_outcome_unknown(rsps, client, status, reason):
+    rsps.post(BULK, status=status, json={"status": "success"})
+    with pytest.raises(OutcomeUnknown) as info:
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert str(info.value).startswith(f"Textlocal /bulk_json/ answered HTTP {status} {reason}: ")
+
+
+@pytest.mark.parametrize(("header", "expected"), [("7", 7.0), ("0.5", 0.5), (None, None),
+                                                  ("soon", None)])
+def test_429_is_rate_limited_with_retry_after(rsps, client, header, expected):
+    headers = {"Retry-After": header} if header is not None else {}
+    rsps.post(BULK, status=429, headers=headers, body="slow down")
+    with pytest.raises(RateLimited) as info:
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert isinstance(info.value, NotSentError)
+    assert info.value.retry_after == expected
+
+
+def test_429_retry_after_http_date(rsps, client):
+    when = datetime.now(UTC) + timedelta(seconds=120)
+    rsps.post(BALANCE, status=429, headers={"Retry-After": format_datetime(when, usegmt=True)})
+    with pytest.raises(RateLimited) as info:
+        client.balance()
+    assert 115 <= info.value.retry_after <= 120
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_other_4xx_is_provider_error(rsps, client, status):
+    rsps.post(BULK, status=status, json={"status": "failure"})
+    with pytest.raises(ProviderError) as info:
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert info.value.code is None
+    assert str(info.value).startswith(f"Textlocal /bulk_json/ answered HTTP {status} ")
+
+
+def test_redirects_are_not_followed(rsps, client):
+    # Following would drop the POST body, or (307/308) replay the key to another host.
+    rsps.post(BULK, status=307, headers={"Location": "https://elsewhere.example/bulk_json/"})
+    with pytest.raises(ProviderError, match="HTTP 307"):
+        client.send_bulk([Outgoing("919876543210", "x")], sender="ABCDEF")
+    assert len(rsps.calls) == 1
+
+
+# -- balance and status -------------------------------------------------------------------
+
+@pytest.mark.parametrize("sms", [1234, "1234"])
+def test_balance(rsps, client, sms):
+    rsps.post(BALANCE, json={"balance": {"sms": sms}, "status": "success"},
+              match=[matchers.urlencoded_params_matcher({"apikey": KEY})])
+    assert client.balance() == 1234
+    assert_no_key(rsps.calls[0].request.url)
+
+
+@pytest.mark.parametrize("body", [{"balance": 5, "status": "success"},
+                                  {"balance": {"sms": "lots"}, "status": "success"}])
+def test_balance_unexpected_is_outcome_unknown(rsps, client, body):
+    rsps.post(BALANCE, json=body)
+    with pytest.raises(OutcomeUnknown, match="/balance/"):
+        client.balance()
+
+
+def test_status_batch_and_message(rsps, client):
+    batch = {"batch_id": 136546495, "num_messages": 1, "num_delivered": 1,
+             "num_undelivered": 0, "num_expired": 0, "num_unknown": 0, "num_invalid": 0,
+             "messages": [{"recipient": 918123456789, "status": "D"}], "status": "success"}
+    message = {"message": {"id": 1151895224, "recipient": 918123456789, "type": "sms",
+                           "status": "D", "date": "2013-07-04 14:31:18"}, "status": "success"}
+    rsps.post(DEFAULT_BASE_URL + "status_batch/", json=batch, match=[
+        matchers.urlencoded_params_matcher({"apikey": KEY, "batch_id": "136546495"})])
+    rsps.post(DEFAULT_BASE_URL + "status_message/", json=message, match=[
+        matchers.urlencoded_params_matcher({"apikey": KEY, "message_id": "1151895224"})])
+    assert client.status_batch("136546495") == batch
+    assert client.status_message("1151895224") == message
+
+
+# -- construction and the key -------------------------------------------------------------
+
+def test_repr_hides_key(client):
+    assert repr(client) == "TextlocalClient(base_url='https://api.textlocal.in/')"
+    assert_no_key(repr(client))
+
+
+@pytest.mark.parametrize("url", ["api.textlocal.in", "ftp://api.textlocal.in/", "https://"])
+def test_bad_base_url_is_input_error(url):
+    with pytest.raises(InputError, match="--base-url"):
+        TextlocalClient(KEY, url)
+
+
+def test_close_closes_the_session():
+    closed = []
+
+    class Session(requests.Session):
+        def close(self) -> None:
+            closed.append(True)
+            super().close()
+
+    with TextlocalClient(KEY, session=Session()):
+        pass
+    assert closed == [True]
+
+
+MISSING = ("TEXTLOCAL_API_KEY is not set: export it (or put it in a git-ignored .env file) to "
+           "send through Textlocal; use --provider sandbox to rehearse")
+
+
+@pytest.mark.parametrize("environ", [{}, {"TEXTLOCAL_API_KEY": "  "}])
+def test_api_key_missing(environ):
+    with pytest.raises(InputError) as info:
+        api_key_from_env(environ)
+    assert str(info.value) == MISSING
+
+
+def test_api_key_from_mapping():
+    assert api_key_from_env({"TEXTLOCAL_API_KEY": " abc123 \n"}) == "abc123"
+
+
+def test_api_key_from_dotenv_in_cwd(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTLOCAL_API_KEY", "x")  # so monkeypatch restores "unset" afterwards
+    monkeypatch.delenv("TEXTLOCAL_API_KEY")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError):
+        api_key_from_env()
+    (tmp_path / ".env").write_text("TEXTLOCAL_API_KEY=from-dotenv\n")
+    assert api_key_from_env() == "from-dotenv"
+
+
+def test_environment_wins_over_dotenv(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTLOCAL_API_KEY", "from-env")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("TEXTLOCAL_API_KEY=from-dotenv\n")
+    assert api_key_from_env() == "from-env"

@@ -138,20 +138,20 @@ def parse_template(text: str, headers: Sequence[str], *, source: str = "template
             continue
         if text[j] == "}":
             raise InputError(
-                f'{source}: lone "}}" at {_where(text, j)}; write "}}}}" for a literal "}}".'
+                f'{source}: lone "}}" at {_where(text, j)}; write "}}}}" for a literal "}}"'
             )
         close = text.find("}", j + 1)
         reopen = text.find("{", j + 1, close)
         if close == -1 or reopen != -1:
             raise InputError(
                 f'{source}: lone "{{" at {_where(text, j)}; close the placeholder with "}}" '
-                f'or write "{{{{" for a literal "{{".'
+                f'or write "{{{{" for a literal "{{"'
             )
         inner = text[j + 1 : close].strip()
         if not inner:
             raise InputError(
                 f'{source}: empty placeholder "{{}}" at {_where(text, j)}; put a column header '
-                'inside the braces, or write "{{}}" for literal braces.'
+                'inside the braces, or write "{{}}" for literal braces'
             )
         placeholder = _resolve(inner, by_name)
         if placeholder is None:
@@ -168,8 +168,8 @@ def parse_template(text: str, headers: Sequence[str], *, source: str = "template
         plural = "s" if len(unknown) > 1 else ""
         known = ", ".join(by_name) or "(none)"
         raise InputError(
-            f"{source}: unknown placeholder{plural} {names}; the sheet's headers are: {known}. "
-            "Fix the template or the header."
+            f"{source}: unknown placeholder{plural} {names}; the sheet's headers are: {known}; "
+            "fix the template or the header"
         )
     if text_so_far := "".join(literal):
         parts.append(text_so_far)
@@ -181,12 +181,12 @@ def load_template(path: str | Path, headers: Sequence[str]) -> Template:
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise InputError(f"template file not found: {path}; check the --template path.") from None
+        raise InputError(f"{path}: template file not found; check the --template path") from None
     except IsADirectoryError:
-        raise InputError(f"template path is a folder: {path}; give the template file.") from None
+        raise InputError(f"{path}: is a folder; give the template file's path") from None
     except OSError as exc:
         raise InputError(
-            f"cannot read template file {path}: {exc.strerror}; check its permissions."
+            f"{path}: cannot read the template ({exc.strerror}); check its permissions"
         ) from None
     try:
         # utf-8-sig: Notepad may save a BOM, which is not part of the message.
@@ -194,7 +194,7 @@ def load_template(path: str | Path, headers: Sequence[str]) -> Template:
     except UnicodeDecodeError as exc:
         raise InputError(
             f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "save the template as UTF-8 and rerun."
+            "save the template as UTF-8 and rerun"
         ) from None
     # A Windows editor's CRLF is one newline to the user; send it as one character.
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -202,7 +202,7 @@ def load_template(path: str | Path, headers: Sequence[str]) -> Template:
     if text.endswith("\n"):
         text = text[:-1]
     if not text.strip():
-        raise InputError(f"{path}: the template is empty; write the message text in it.")
+        raise InputError(f"{path}: the template is empty; write the message text in it")
     return parse_template(text, headers, source=str(path))
 
 

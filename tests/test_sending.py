@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import requests
 import responses
+from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from pipeline.providers.textlocal import TextlocalClient
 from pipeline.results import RESULT_COLUMNS
@@ -120,7 +121,10 @@ def test_number_missing_from_a_success_answer_is_unknown(client):
 def test_connection_refused_fails_the_chunk_and_goes_on(client):
     results = make_results(numbers(3))
     wire = [n[1:] for n in results["phone_e164"]]
-    responses.post(BASE + "bulk_json/", body=requests.exceptions.ConnectionError("refused"))
+    # The chain requests really raises for a refused connection (see test_textlocal.py).
+    refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")
+    responses.post(BASE + "bulk_json/",
+                   body=requests.ConnectionError(MaxRetryError(None, "/bulk_json/", refused)))
     responses.post(BASE + "bulk_json/", json=bulk_reply([wire[2]]))
     send_ready(results, client, sender="ACMEST", chunk_size=2)
     assert results["status"].tolist() == ["failed", "failed", "sent"]

@@ -95,7 +95,7 @@ def test_unknown_placeholder_message():
         parse_template("Hi {Nmae}", ["Name", "Mobile", "Amount"], source="template.txt")
     assert str(exc.value) == (
         "template.txt: unknown placeholder {Nmae}; the sheet's headers are: Name, Mobile, "
-        "Amount. Fix the template or the header."
+        "Amount; fix the template or the header"
     )
 
 
@@ -104,7 +104,7 @@ def test_all_unknown_placeholders_are_listed_once():
         parse_template("{Nmae} {Amout:.2f} {Nmae} {Name}", ["Name", "Amount"])
     assert str(exc.value) == (
         "template: unknown placeholders {Nmae}, {Amout:.2f}; the sheet's headers are: "
-        "Name, Amount. Fix the template or the header."
+        "Name, Amount; fix the template or the header"
     )
 
 
@@ -114,24 +114,24 @@ def test_all_unknown_placeholders_are_listed_once():
         (
             "Hi\nthere {Name",
             't.txt: lone "{" at line 2, column 7; close the placeholder with "}" '
-            'or write "{{" for a literal "{".',
+            'or write "{{" for a literal "{"',
         ),
         (
             "{a{Name}",
             't.txt: lone "{" at line 1, column 1; close the placeholder with "}" '
-            'or write "{{" for a literal "{".',
+            'or write "{{" for a literal "{"',
         ),
-        ("Hi {Name} :}", 't.txt: lone "}" at line 1, column 12; write "}}" for a literal "}".'),
-        ("{{Name}", 't.txt: lone "}" at line 1, column 7; write "}}" for a literal "}".'),
+        ("Hi {Name} :}", 't.txt: lone "}" at line 1, column 12; write "}}" for a literal "}"'),
+        ("{{Name}", 't.txt: lone "}" at line 1, column 7; write "}}" for a literal "}"'),
         (
             "a\nb\nc {}",
             't.txt: empty placeholder "{}" at line 3, column 3; put a column header inside '
-            'the braces, or write "{{}}" for literal braces.',
+            'the braces, or write "{{}}" for literal braces',
         ),
         (
             "{   }",
             't.txt: empty placeholder "{}" at line 1, column 1; put a column header inside '
-            'the braces, or write "{{}}" for literal braces.',
+            'the braces, or write "{{}}" for literal braces',
         ),
     ],
 )
@@ -156,7 +156,7 @@ def test_load_template_missing_file(tmp_path):
     path = tmp_path / "nope.txt"
     with pytest.raises(InputError) as exc:
         load_template(path, HEADERS)
-    assert str(exc.value) == f"template file not found: {path}; check the --template path."
+    assert str(exc.value) == f"{path}: template file not found; check the --template path"
 
 
 @pytest.mark.parametrize("content", [b"", b"  \n\t\n", b"\n"])
@@ -165,7 +165,7 @@ def test_load_template_empty(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(InputError) as exc:
         load_template(path, HEADERS)
-    assert str(exc.value) == f"{path}: the template is empty; write the message text in it."
+    assert str(exc.value) == f"{path}: the template is empty; write the message text in it"
 
 
 def test_load_template_not_utf8(tmp_path):
@@ -174,7 +174,7 @@ def test_load_template_not_utf8(tmp_path):
     with pytest.raises(InputError) as exc:
         load_template(path, HEADERS)
     assert str(exc.value) == (
-        f"{path}: not valid UTF-8 (byte 0xe9 at offset 3); save the template as UTF-8 and rerun."
+        f"{path}: not valid UTF-8 (byte 0xe9 at offset 3); save the template as UTF-8 and rerun"
     )
 
 
@@ -183,7 +183,7 @@ def test_load_template_errors_name_the_file(tmp_path):
     path.write_text("Hi {Nmae}\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"^.*t\.txt: unknown placeholder \{Nmae\}; "):
         load_template(path, HEADERS)
-    with pytest.raises(InputError, match="template path is a folder"):
+    with pytest.raises(InputError, match="is a folder; give the template file's path"):
         load_template(tmp_path, HEADERS)
 
 

@@ -80,7 +80,11 @@ def sheet_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @handle_errors
 def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
           phone_column: str | None, out: Path | None) -> None:
-    """Validate numbers and merge messages; no network. Writes the results workbook."""
+    """Validate and merge only; no network.
+
+    Writes the results workbook with a status for every row: ready, invalid_number,
+    duplicate or missing_field.
+    """
     from pipeline import batch
 
     result = batch.check(sheet_path, template_path, sheet=sheet_name,
@@ -93,8 +97,8 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
 @click.option("--provider", type=click.Choice(["sandbox", "textlocal"]), default="sandbox",
               show_default=True, help="Where messages go; real SMS only with textlocal.")
 @click.option("--base-url", metavar="URL",
-              help="Provider API base URL [env TEXTLOCAL_BASE_URL; "
-              "default https://api.textlocal.in/].")
+              help="Provider API base URL [textlocal: env TEXTLOCAL_BASE_URL, else "
+              "https://api.textlocal.in/; sandbox: a running `smsbatch sandbox`].")
 @click.option("--sender", metavar="ID", envvar="TEXTLOCAL_SENDER",
               help=f"6-letter DLT sender ID [env TEXTLOCAL_SENDER; sandbox: {SANDBOX_SENDER}].")
 @click.option("--chunk-size", type=click.IntRange(1, 500), default=500, show_default=True,
@@ -110,7 +114,11 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
          phone_column: str | None, out: Path | None, provider: str, base_url: str | None,
          sender: str | None, chunk_size: int, limit: int | None, test_mode: bool,
          assume_yes: bool) -> None:
-    """Validate, merge and send; writes a status for every row to the results workbook."""
+    """Validate, merge and send the messages.
+
+    Sends through the built-in sandbox unless --provider textlocal; a real send asks for
+    confirmation first. Writes the results workbook with a status for every row.
+    """
     from pipeline import batch, phones
     from pipeline.providers import open_provider
 
@@ -164,7 +172,11 @@ def balance(provider: str, base_url: str | None) -> None:
               show_default=True, help="Credits a new outbox starts with.")
 @handle_errors
 def sandbox(port: int, outbox: Path, start_balance: int) -> None:
-    """Run the sandbox provider (Textlocal's API on loopback) in the foreground."""
+    """Run the sandbox provider in the foreground.
+
+    The sandbox speaks Textlocal's API on 127.0.0.1 and records accepted messages in an
+    SQLite outbox; nothing leaves the machine.
+    """
     from pipeline.providers.sandbox import SandboxServer
 
     server = SandboxServer(outbox, balance=start_balance, port=port)

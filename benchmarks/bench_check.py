@@ -25,13 +25,16 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 TEMPLATE = "Hi {Name}, your order {Order ID} of Rs {Amount} ships on {Ship Date:%d %b %Y}. - Acme"
 NAIVE_TEMPLATE = "Hi {Name}, your order {OrderID} of Rs {Amount} ships on {ShipDate}. - Acme"
+MOBILE_SERIES = ["98", "99", "97", "96", "94", "93", "90", "70"]
 CITIES = ["Mumbai", "Pune", "Delhi", "Chennai", "Kolkata", "Bengaluru", "Jaipur", "Lucknow"]
 NAMES = ["Asha", "Ravi", "Priya", "Arjun", "Meera", "Kabir", "Ananya", "Rohan", "प्रिया"]
 
 
 def phone_cell(rng: random.Random, i: int) -> object:
-    """Mixed formats as real sheets have them, about 2% invalid and 1% duplicates."""
-    digits = f"{rng.choice('6789')}{rng.randrange(10**9):09d}"
+    """Mixed formats as real sheets have them, about 2% invalid."""
+    # Series that India's numbering plan gives to mobiles (random 6-9 numbers are often
+    # landline ranges, e.g. 80 Bengaluru, and would all be rejected as landlines).
+    digits = f"{rng.choice(MOBILE_SERIES)}{rng.randrange(10**8):08d}"
     kind = i % 10
     if rng.random() < 0.02:
         return rng.choice(["12345", "022 2345 6789", "+1 415 555 2671", "n/a", "9.19876E+11"])
@@ -64,7 +67,7 @@ def generate(rows: int, path: Path, seed: int = 7) -> Path:
             "Mobile No.": phone,
             "City": rng.choice(CITIES),
             "Order ID": f"ORD-{100000 + i}",
-            "Amount": rng.choice([1499, 250.5, 99, 1200.75, None]) if i % 50 else None,
+            "Amount": rng.choice([1499, 250.5, 99, 1200.75]) if i % 100 else None,
             "Ship Date": base + dt.timedelta(days=i % 60),
         })
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,12 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import encoding, phones, schema
+from pipeline.errors import Cancelled
+from pipeline.journal import DEFAULT_JOURNAL, Journal, Run, RunIdentity
 from pipeline.providers.textlocal import BULK_LIMIT, TextlocalClient
 from pipeline.results import RESULT_COLUMNS, STATUSES, write_results
-from pipeline.sending import send_ready
+from pipeline.resume import Resumed, apply_journal
+from pipeline.sending import SendSettings, send_ready
 from pipeline.sheet import Sheet, load_sheet
 from pipeline.template import Template, load_template
 
@@ -59,6 +62,10 @@ class BatchResult:
     summary: list[tuple[str, object]]
     stopped: str | None = None  # why the provider stopped the run (exit 3), else None
     balance: int | None = None
+    run: Run | None = None  # the journal's run (send only)
+    resumed: Resumed | None = None  # what earlier runs of this job had settled (send only)
+    interrupted: bool = False  # Ctrl-C: finished what was in flight, sent nothing more
+    attempted: int = 0  # rows handed to the provider this time
 
     @property
     def results(self) -> pd.DataFrame:
@@ -167,11 +174,12 @@ def finish(
     sender: str | None,
     stopped: str | None = None,
     balance: int | None = None,
+    extra: list[tuple[str, object]] | None = None,
 ) -> BatchResult:
     """Build the summary and write the results workbook for every row."""
     out_path = Path(out) if out is not None else default_out_path(prepared.sheet.path)
     summary = build_summary(prepared, mode=mode, provider=provider, sender=sender,
-                            stopped=stopped, balance=balance)
+                            stopped=stopped, balance=balance) + (extra or [])
     write_results(out_path, prepared.sheet.frame, prepared.results, summary)
     return BatchResult(prepared=prepared, out_path=out_path, summary=summary,
                        stopped=stopped, balance=balance)
@@ -219,6 +227,16 @@ def build_summary(
     return rows
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a send is about to do, for the caller to show (and confirm) before it starts."""
+
+    run: Run
+    resumed: Resumed
+    going: pd.DataFrame  # the rows this run will hand to the provider
+    credits: int
+
+
 def send(
     prepared: Prepared,
     client: TextlocalClient,
@@ -228,15 +246,49 @@ def send(
     chunk_size: int = BULK_LIMIT,
     limit: int | None = None,
     test: bool = False,
+    concurrency: int = 4,
+    rate: float | None = None,
+    journal: str | Path = DEFAULT_JOURNAL,
+    resend_unknown: bool = False,
     out: str | Path | None = None,
+    before_send: Callable[[Plan], bool] | None = None,
     progress: ProgressCallback | None = None,
 ) -> BatchResult:
-    """Send the prepared ready rows through `client` and write the results workbook.
+    """Send the prepared ready rows through `client`, journalled, and write the workbook.
 
-    A provider stop (bad key, no credits) still writes every row: unsent ones are `failed`
-    with the reason, and `BatchResult.stopped` says why (the CLI exits 3).
+    Rerunning the same job (same input file, worksheet, template, sender, provider, test mode)
+    sends only rows never accepted; earlier outcomes are carried into the workbook.
+    `before_send(plan)` may show the plan and return False to cancel (raises `Cancelled`,
+    nothing sent, nothing written). A provider stop (bad key, no credits) or Ctrl-C still
+    writes every row: unsent ones are `failed` with the reason.
     """
-    outcome = send_ready(prepared.results, client, sender=sender, chunk_size=chunk_size,
-                         limit=limit, test=test, progress=progress)
-    return finish(prepared, out, mode="test" if test else "send", provider=provider,
-                  sender=sender, stopped=outcome.stopped, balance=outcome.balance)
+    settings = SendSettings(sender=sender, chunk_size=chunk_size, limit=limit, test=test,
+                            concurrency=concurrency, rate=rate)
+    sheet = prepared.sheet
+    identity = RunIdentity(input_path=str(sheet.path.resolve()), worksheet=sheet.name,
+                           template=prepared.template.text, sender=sender, route="service",
+                           provider=provider, test=test)
+    with Journal.open(journal) as book:
+        run = book.begin_run(identity, sheet.sha256)
+        resumed = apply_journal(prepared.results, book.entries(run.id),
+                                resend_unknown=resend_unknown)
+        going = prepared.ready if limit is None else prepared.ready.head(limit)
+        plan = Plan(run=run, resumed=resumed, going=going, credits=prepared.credits(going))
+        if before_send is not None and not before_send(plan):
+            raise Cancelled("nothing sent")
+        outcome = send_ready(prepared.results, client, book, run.id, settings,
+                             progress=progress)
+    extra: list[tuple[str, object]] = [
+        ("journal", str(journal)), ("journal run", run.id),
+        ("settled by earlier runs", resumed.total_skipped),
+    ]
+    if outcome.interrupted:
+        extra.append(("interrupted", "yes: rerun the same command to send the rest"))
+    result = finish(prepared, out, mode="test" if test else "send", provider=provider,
+                    sender=sender, stopped=outcome.stopped, balance=outcome.balance,
+                    extra=extra)
+    result.run = run
+    result.resumed = resumed
+    result.interrupted = outcome.interrupted
+    result.attempted = outcome.attempted
+    return result

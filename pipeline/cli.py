@@ -19,10 +19,6 @@ import click
 SANDBOX_SENDER = "TXTLCL"  # Textlocal's historical default header; the sandbox accepts it
 SENDER_PATTERN = re.compile(r"^(?:[A-Za-z]{6}|\d{6})$")
 DEFAULT_SANDBOX_PORT = 8787
-# Statuses always shown in the terminal summary; the others only when they occur.
-ALWAYS_SHOWN = {"check": ("ready", "invalid_number", "duplicate", "missing_field"),
-                "send": ("sent", "invalid_number", "duplicate", "missing_field")}
-LABELS = {"invalid_number": "invalid", "duplicate": "duplicates", "missing_field": "missing"}
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -89,7 +85,9 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
 
     result = batch.check(sheet_path, template_path, sheet=sheet_name,
                          phone_column=phone_column, out=out)
-    print_summary(result, mode="check")
+    from pipeline import console
+
+    console.print_summary(result, mode="check")
 
 
 @main.command()
@@ -107,41 +105,65 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
               help="Send at most N messages this run.")
 @click.option("--test", "test_mode", is_flag=True,
               help="Provider test mode: validated, nothing delivered, no credits used.")
+@click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), metavar="N",
+              help="Send at most N messages per second [default: no cap].")
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
+              default=Path("output/journal.sqlite"), show_default=True,
+              help="SQLite journal that makes reruns resume instead of resending.")
+@click.option("--resend-unknown", is_flag=True,
+              help="Also resend rows whose earlier outcome is unknown (may duplicate).")
 @click.option("--yes", "-y", "assume_yes", is_flag=True,
               help="Skip the confirmation prompt before a real (textlocal) send.")
 @handle_errors
 def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
          phone_column: str | None, out: Path | None, provider: str, base_url: str | None,
          sender: str | None, chunk_size: int, limit: int | None, test_mode: bool,
+         concurrency: int, rate: float | None, journal_path: Path, resend_unknown: bool,
          assume_yes: bool) -> None:
     """Validate, merge and send the messages.
 
     Sends through the built-in sandbox unless --provider textlocal; a real send asks for
-    confirmation first. Writes the results workbook with a status for every row.
+    confirmation first. Rerunning the same command resumes: only rows never accepted are
+    sent. Writes the results workbook with a status for every row.
     """
-    from pipeline import batch, phones
+    from pipeline import batch, console
+    from pipeline.errors import Cancelled
     from pipeline.providers import open_provider
 
     sender = resolve_sender(sender, provider)
     prepared = batch.load(sheet_path, template_path, sheet=sheet_name,
                           phone_column=phone_column)
+    progress = console.Progress()
+
+    def before_send(plan: batch.Plan) -> bool:
+        console.print_plan(plan)
+        if provider == "textlocal" and not (assume_yes or test_mode) and not plan.going.empty:
+            console.print_confirmation_request(plan, sender)
+            if not click.confirm("Send now?", default=False):
+                return False
+        progress.start(len(plan.going))
+        return True
+
     with open_provider(provider, base_url=base_url) as connection:
         click.echo(f"Provider: {connection.description}")
-        going = prepared.ready if limit is None else prepared.ready.head(limit)
-        if provider == "textlocal" and not (assume_yes or test_mode) and len(going):
-            first = going.iloc[0]
-            click.echo(f"About to send {len(going)} messages costing {prepared.credits(going)} "
-                       f"credits from sender {sender}.")
-            click.echo(f"First message, to {phones.mask(first['phone_e164'])}:")
-            click.echo(f"  {first['message']}")
-            if not click.confirm("Send now?", default=False):
-                click.echo("Nothing sent.")
-                sys.exit(1)
-        with progress_bar(len(going)) as advance:
+        try:
             result = batch.send(prepared, connection.client, provider=provider, sender=sender,
-                                chunk_size=chunk_size, limit=limit, test=test_mode, out=out,
-                                progress=advance)
-    print_summary(result, mode="send")
+                                chunk_size=chunk_size, limit=limit, test=test_mode,
+                                concurrency=concurrency, rate=rate, journal=journal_path,
+                                resend_unknown=resend_unknown, out=out,
+                                before_send=before_send, progress=progress.advance)
+        except Cancelled:
+            click.echo("Nothing sent.")
+            sys.exit(1)
+        finally:
+            progress.stop()
+    console.print_summary(result, mode="send")
+    if result.interrupted:
+        click.echo("Interrupted: messages in flight were recorded; nothing more was sent. "
+                   f"To send the rest, run: {console.resume_command()}", err=True)
+        sys.exit(130)
     if result.stopped:
         click.echo(f"error: {result.stopped}", err=True)
         sys.exit(3)
@@ -203,43 +225,3 @@ def resolve_sender(sender: str | None, provider: str) -> str:
         raise InputError(f"sender {sender!r} is not a DLT header: use the 6 letters "
                          "(or 6 digits for promotional) registered on DLT")
     return sender
-
-
-class progress_bar:  # noqa: N801 - used like a function in a with-statement
-    """A rich progress bar on a terminal; silent otherwise. Yields an `advance(n)` callable."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.progress: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not sys.stderr.isatty() or self.total == 0:
-            return lambda n: None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self.progress = Progress(console=Console(stderr=True), transient=True)
-        self.progress.start()
-        task = self.progress.add_task("sending", total=self.total)
-        return lambda n: self.progress.advance(task, n)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
-def print_summary(result: Any, mode: str) -> None:
-    """A short table of counts, then the path of the results workbook."""
-    counts = result.counts
-    summary = dict(result.summary)
-    shown = ALWAYS_SHOWN[mode]
-    lines = [("rows", len(result.results))]
-    lines += [(LABELS.get(s, s), counts[s]) for s in shown]
-    lines += [(LABELS.get(s, s), n) for s, n in counts.items() if n and s not in shown]
-    lines += [("segments", summary["segments"]), ("credits", summary["credits"])]
-    if result.balance is not None:
-        lines.append(("balance", result.balance))
-    width = max(len(label) for label, _ in lines)
-    for label, value in lines:
-        click.echo(f"{label:<{width}}  {value:>7}")
-    click.echo(f"Results: {result.out_path}")

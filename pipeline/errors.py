@@ -3,6 +3,7 @@
     SmsBatchError            anything this package raises on purpose
     ├── InputError           bad file, option or template: fix the input, rerun (exit 2)
     ├── ProviderError        the provider stopped the run: bad key, no credits (exit 3)
+    ├── Cancelled            the user said no at the confirmation prompt (exit 1)
     └── TransportError       one request's fate at the HTTP level
         ├── NotSentError     known not to have reached the provider: safe to resend
         └── OutcomeUnknown   may have been sent: never resend blindly
@@ -34,6 +35,12 @@ class ProviderError(SmsBatchError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Cancelled(SmsBatchError):
+    """The user declined to send; nothing was sent or written."""
+
+    exit_code = 1
 
 
 class TransportError(SmsBatchError):

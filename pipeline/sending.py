@@ -1,10 +1,13 @@
-"""Send the ready rows in chunks and write each row's outcome back (contract §7).
+"""Send the ready rows in chunks, journalled, and write each row's outcome back (contract §7).
 
-One provider request per chunk (`bulk_json`, at most 500 messages: textlocal-api.md §3).
-Each chunk ends in exactly one of:
+One provider request per chunk (`bulk_json`, at most 500 messages: textlocal-api.md §3), up to
+`concurrency` chunks in flight, at most `rate` messages a second. The main thread owns the
+journal: it commits a chunk's rows as `sending` before the request leaves and their outcomes
+when it returns, so the journal stays exact however many requests are in flight. Each chunk
+ends in exactly one of:
 
 - accepted / refused per number  -> `sent` (ids) or `rejected` (code and text)
-- NotSentError                   -> `failed`: known not sent, a rerun sends it
+- NotSentError (after safe retries) -> `failed`: known not sent, a rerun sends it
 - OutcomeUnknown                 -> `unknown`: may have been sent, never resent blindly
 - ProviderError                  -> the run stops; this chunk and every later row `failed`
 """
@@ -12,19 +15,46 @@ Each chunk ends in exactly one of:
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 
 from pipeline import phones
 from pipeline.errors import NotSentError, OutcomeUnknown, ProviderError
+from pipeline.journal import Journal, Outcome, Pending, row_key
 from pipeline.providers.textlocal import BULK_LIMIT, BulkResponse, Outgoing, TextlocalClient
+from pipeline.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
 
 OUTCOME_COLUMNS = ["status", "detail", "provider_message_id", "batch_id", "sent_at"]
+TEST_DETAIL = "test mode: validated by the provider, not delivered"
+
+
+@dataclass(frozen=True)
+class SendSettings:
+    """How to send: who from, how much per request, how fast."""
+
+    sender: str | None
+    chunk_size: int = BULK_LIMIT
+    limit: int | None = None
+    test: bool = False
+    concurrency: int = 4
+    rate: float | None = None  # messages per second, None = as fast as the provider answers
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.chunk_size <= BULK_LIMIT:
+            raise ValueError(f"chunk_size must be between 1 and {BULK_LIMIT}")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
 
 
 @dataclass
@@ -33,92 +63,169 @@ class SendOutcome:
 
     attempted: int = 0
     stopped: str | None = None  # the provider's reason when it stopped the run
+    interrupted: bool = False  # Ctrl-C: in-flight chunks were finished, the rest not sent
     balance: int | None = None
 
 
-def chunks(labels: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+@dataclass(frozen=True)
+class Chunk:
+    """One request's rows, already committed to the journal as `sending`."""
+
+    id: int
+    rows: list[int]
+    keys: list[str]
+    messages: list[Outgoing]
+
+
+class Throttle:
+    """Spaces requests so that at most `rate` messages a second leave."""
+
+    def __init__(self, rate: float | None, sleep: Callable[[float], None]) -> None:
+        self.rate = rate
+        self.sleep = sleep
+        self.start: float | None = None
+        self.sent = 0
+
+    def wait(self, count: int) -> None:
+        """Block until `count` more messages may leave."""
+        if self.rate is None:
+            return
+        clock = time.monotonic()
+        if self.start is None:
+            self.start = clock
+        due = self.start + self.sent / self.rate
+        if due > clock:
+            self.sleep(due - clock)
+        self.sent += count
+
+
+def chunks(labels: Sequence[int], size: int) -> Iterator[list[int]]:
     """Consecutive slices of at most `size` labels."""
     for start in range(0, len(labels), size):
-        yield labels[start : start + size]
+        yield list(labels[start : start + size])
 
 
 def send_ready(
     results: pd.DataFrame,
     client: TextlocalClient,
+    journal: Journal,
+    run_id: int,
+    settings: SendSettings,
     *,
-    sender: str | None,
-    chunk_size: int = BULK_LIMIT,
-    limit: int | None = None,
-    test: bool = False,
     progress: Callable[[int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SendOutcome:
     """Send every `ready` row of `results` (in place: outcomes are written into its rows)."""
-    if not 1 <= chunk_size <= BULK_LIMIT:
-        raise ValueError(f"chunk_size must be between 1 and {BULK_LIMIT}")
     ready = results.index[results["status"] == "ready"].tolist()
-    if limit is not None and len(ready) > limit:
-        _mark(results, ready[limit:], "failed",
-              f"not sent: --limit {limit} reached; rerun the same command to send the rest")
-        ready = ready[:limit]
+    if settings.limit is not None and len(ready) > settings.limit:
+        mark(results, ready[settings.limit:], "failed",
+             f"not sent: --limit {settings.limit} reached; rerun the same command to send "
+             "the rest")
+        ready = ready[: settings.limit]
 
     outcome = SendOutcome()
-    pending = list(ready)
-    for chunk in chunks(ready, chunk_size):
-        pending = pending[len(chunk):]
-        messages = [
-            Outgoing(number=phones.to_wire(results.at[row, "phone_e164"]),
-                     text=results.at[row, "message"])
-            for row in chunk
-        ]
-        outcome.attempted += len(chunk)
+    queue = deque(chunks(ready, settings.chunk_size))
+    throttle = Throttle(settings.rate, sleep)
+    in_flight: dict[Future[BulkResponse], Chunk] = {}
+
+    def settle(done: Sequence[Future[BulkResponse]]) -> None:
+        for future in done:
+            chunk = in_flight.pop(future)
+            finish(results, journal, run_id, chunk, future, settings, outcome)
+            if progress is not None:
+                progress(len(chunk.rows))
+
+    with ThreadPoolExecutor(max_workers=settings.concurrency,
+                            thread_name_prefix="smsbatch-send") as pool:
         try:
-            response = client.send_bulk(messages, sender=sender, test=test)
-        except ProviderError as exc:
-            outcome.stopped = str(exc)
-            _mark(results, list(chunk) + pending, "failed",
-                  f"not sent: the provider stopped the run ({exc})")
-            log.warning("provider stopped the run: %s", exc)
-            break
-        except NotSentError as exc:
-            _mark(results, chunk, "failed", f"not sent: {exc}")
-            log.warning("chunk of %d not sent: %s", len(chunk), exc)
-        except OutcomeUnknown as exc:
-            _mark(results, chunk, "unknown", f"may have been sent: {exc}")
-            log.warning("chunk of %d has an unknown outcome: %s", len(chunk), exc)
-        else:
-            _record(results, chunk, messages, response, test=test)
-            if response.balance is not None:
-                outcome.balance = response.balance
-        if progress is not None:
-            progress(len(chunk))
+            while (queue and not outcome.stopped) or in_flight:
+                while queue and len(in_flight) < settings.concurrency and not outcome.stopped:
+                    rows = queue.popleft()
+                    throttle.wait(len(rows))
+                    chunk = start(results, journal, run_id, rows)
+                    outcome.attempted += len(rows)
+                    in_flight[pool.submit(deliver, client, chunk, settings)] = chunk
+                if in_flight:
+                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                    settle(list(done))
+        except KeyboardInterrupt:
+            # Finish the bookkeeping of what is already in flight; send nothing more.
+            outcome.interrupted = True
+            log.warning("interrupted: finishing %d request(s) in flight", len(in_flight))
+            settle(list(wait(in_flight).done))
+    unsent = [row for rows in queue for row in rows]
+    if outcome.interrupted:
+        mark(results, unsent, "failed", "not sent: the run was interrupted; rerun the same "
+             "command to send the rest")
+    elif outcome.stopped:
+        mark(results, unsent, "failed", f"not sent: the provider stopped the run "
+             f"({outcome.stopped})")
     return outcome
 
 
-def _mark(results: pd.DataFrame, rows: Sequence[int], status: str, detail: str) -> None:
-    """Give every row in `rows` the same status and detail."""
-    if len(rows):
-        rows = list(rows)
-        results.loc[rows, "status"] = status
-        results.loc[rows, "detail"] = detail
+def start(results: pd.DataFrame, journal: Journal, run_id: int, rows: list[int]) -> Chunk:
+    """Commit the rows as `sending` and build their request (journal first, then network)."""
+    numbers = results.loc[rows, "phone_e164"].tolist()
+    texts = results.loc[rows, "message"].tolist()
+    keys = [row_key(n, t) for n, t in zip(numbers, texts, strict=True)]
+    chunk_id, custom = journal.start_chunk(
+        run_id, [Pending(k, r, n) for k, r, n in zip(keys, rows, numbers, strict=True)])
+    messages = [Outgoing(number=phones.to_wire(n), text=t, custom=custom)
+                for n, t in zip(numbers, texts, strict=True)]
+    return Chunk(id=chunk_id, rows=rows, keys=keys, messages=messages)
 
 
-def _record(
-    results: pd.DataFrame,
-    chunk: Sequence[int],
-    messages: Sequence[Outgoing],
-    response: BulkResponse,
-    *,
-    test: bool,
-) -> None:
-    """Map the provider's per-number answer back onto the chunk's rows."""
+def deliver(client: TextlocalClient, chunk: Chunk, settings: SendSettings) -> BulkResponse:
+    """One request, retried only where a retry cannot duplicate a message (retry.py)."""
+
+    def on_retry(attempt: int, error: Exception, delay: float) -> None:
+        log.warning("chunk %d: not sent (%s); retry %d in %.1f s", chunk.id, error,
+                    attempt + 1, delay)
+
+    return call_with_retries(
+        lambda: client.send_bulk(chunk.messages, sender=settings.sender, test=settings.test),
+        settings.retry, on_retry=on_retry)
+
+
+def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
+           future: Future[BulkResponse], settings: SendSettings, outcome: SendOutcome) -> None:
+    """Map the chunk's result onto its rows, in the results frame and in the journal."""
+    error = future.exception()
+    if error is None:
+        response = future.result()
+        values = outcomes_from(response, chunk, test=settings.test)
+        if response.balance is not None:
+            outcome.balance = response.balance
+        summary = "answered"
+    else:
+        if isinstance(error, ProviderError):
+            outcome.stopped = outcome.stopped or str(error)
+            status, detail = "failed", f"not sent: the provider stopped the run ({error})"
+        elif isinstance(error, NotSentError):
+            status, detail = "failed", f"not sent: {error}"
+        elif isinstance(error, OutcomeUnknown):
+            status, detail = "unknown", f"may have been sent: {error}"
+        else:  # a bug of ours after the request may have left: never assume it did not
+            outcome.stopped = outcome.stopped or f"unexpected error: {error!r}"
+            status, detail = "unknown", f"may have been sent: unexpected error {error!r}"
+        log.warning("chunk %d of %d: %s", chunk.id, len(chunk.rows), detail)
+        values = [[status, detail, None, None, None] for _ in chunk.rows]
+        summary = status
+    results.loc[chunk.rows, OUTCOME_COLUMNS] = values
+    journal.finish_chunk(run_id, chunk.id, [
+        Outcome(key, *value) for key, value in zip(chunk.keys, values, strict=True)], summary)
+
+
+def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool) -> list[list]:
+    """Per row: [status, detail, message id, batch id, sent_at] from the provider's answer."""
     sent_at = datetime.now().astimezone().isoformat(timespec="seconds")
     values = []
-    for message in messages:
+    for message in chunk.messages:
         accepted = response.accepted.get(message.number)
         refused = response.refused.get(message.number)
         if accepted is not None:
-            detail = "test mode: validated by the provider, not delivered" if test else None
-            values.append(["sent", detail, accepted.message_id, accepted.batch_id, sent_at])
+            values.append(["sent", TEST_DETAIL if test else None, accepted.message_id,
+                           accepted.batch_id, sent_at])
         elif refused is not None:
             code = f"error {refused.code}: " if refused.code is not None else ""
             values.append(["rejected", f"Textlocal {code}{refused.message}", None, None, None])
@@ -128,4 +235,12 @@ def _record(
             values.append(["unknown", "the provider's answer did not mention this number",
                            None, None, None])
             log.warning("no outcome for %s in the provider's answer", phones.mask(message.number))
-    results.loc[list(chunk), OUTCOME_COLUMNS] = values
+    return values
+
+
+def mark(results: pd.DataFrame, rows: Sequence[int], status: str, detail: str) -> None:
+    """Give every row in `rows` the same status and detail."""
+    if len(rows):
+        rows = list(rows)
+        results.loc[rows, "status"] = status
+        results.loc[rows, "detail"] = detail

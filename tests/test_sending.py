@@ -11,9 +11,11 @@ import requests
 import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
+from pipeline.journal import Journal, RunIdentity
 from pipeline.providers.textlocal import TextlocalClient
 from pipeline.results import RESULT_COLUMNS
-from pipeline.sending import send_ready
+from pipeline.retry import RetryPolicy
+from pipeline.sending import SendSettings, send_ready
 
 BASE = "https://api.example.test/"
 KEY = "sentinel-KEY-0123456789"
@@ -74,14 +76,35 @@ def client():
         yield c
 
 
+@pytest.fixture
+def journal(tmp_path):
+    with Journal.open(tmp_path / "journal.sqlite") as j:
+        run = j.begin_run(RunIdentity("in.xlsx", None, "Hello", "ACMEST", "service", "sandbox",
+                                      False), "sha")
+        j.run_id = run.id
+        yield j
+
+
+NO_WAIT = RetryPolicy(attempts=3, base=0.0, cap=0.0)
+
+
+def send(results, client, journal, **settings):
+    """send_ready with one request in flight (deterministic order) unless told otherwise."""
+    settings.setdefault("concurrency", 1)
+    settings.setdefault("retry", NO_WAIT)
+    progress = settings.pop("progress", None)
+    return send_ready(results, client, journal, journal.run_id,
+                      SendSettings(sender="ACMEST", **settings), progress=progress)
+
+
 @responses.activate
-def test_sends_ready_rows_in_chunks_and_maps_ids_back(client):
+def test_sends_ready_rows_in_chunks_and_maps_ids_back(client, journal):
     results = make_results(numbers(5), ["ready", "invalid_number", "ready", "ready", "ready"])
     wire = [n[1:] for n in results["phone_e164"]]
     responses.post(BASE + "bulk_json/", json=bulk_reply([wire[0], wire[2]], first_id=100))
     responses.post(BASE + "bulk_json/", json=bulk_reply([wire[3], wire[4]], first_id=200))
 
-    outcome = send_ready(results, client, sender="ACMEST", chunk_size=2)
+    outcome = send(results, client, journal, chunk_size=2)
 
     assert outcome.attempted == 4 and outcome.stopped is None
     payloads = sent_payloads()
@@ -98,57 +121,59 @@ def test_sends_ready_rows_in_chunks_and_maps_ids_back(client):
 
 
 @responses.activate
-def test_per_number_refusal_becomes_rejected_with_code_and_text(client):
+def test_per_number_refusal_becomes_rejected_with_code_and_text(client, journal):
     results = make_results(numbers(2))
     wire = [n[1:] for n in results["phone_e164"]]
     responses.post(BASE + "bulk_json/",
                    json=bulk_reply([wire[0]], refused=(wire[1], 32, "Invalid number format")))
-    send_ready(results, client, sender="ACMEST")
+    send(results, client, journal)
     assert results["status"].tolist() == ["sent", "rejected"]
     assert results.at[3, "detail"] == "Textlocal error 32: Invalid number format"
 
 
 @responses.activate
-def test_number_missing_from_a_success_answer_is_unknown(client):
+def test_number_missing_from_a_success_answer_is_unknown(client, journal):
     results = make_results(numbers(2))
     wire = [n[1:] for n in results["phone_e164"]]
     responses.post(BASE + "bulk_json/", json=bulk_reply([wire[0]]))
-    send_ready(results, client, sender="ACMEST")
+    send(results, client, journal)
     assert results["status"].tolist() == ["sent", "unknown"]
 
 
 @responses.activate
-def test_connection_refused_fails_the_chunk_and_goes_on(client):
+def test_connection_refused_fails_the_chunk_and_goes_on(client, journal):
     results = make_results(numbers(3))
     wire = [n[1:] for n in results["phone_e164"]]
     # The chain requests really raises for a refused connection (see test_textlocal.py).
     refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")
-    responses.post(BASE + "bulk_json/",
-                   body=requests.ConnectionError(MaxRetryError(None, "/bulk_json/", refused)))
+    for _ in range(NO_WAIT.attempts):  # refused on every try: known not sent
+        responses.post(BASE + "bulk_json/",
+                       body=requests.ConnectionError(MaxRetryError(None, "/bulk_json/", refused)))
     responses.post(BASE + "bulk_json/", json=bulk_reply([wire[2]]))
-    send_ready(results, client, sender="ACMEST", chunk_size=2)
+    send(results, client, journal, chunk_size=2)
+    assert len(responses.calls) == NO_WAIT.attempts + 1
     assert results["status"].tolist() == ["failed", "failed", "sent"]
     assert results.at[2, "detail"].startswith("not sent: ")
 
 
 @responses.activate
-def test_read_timeout_makes_the_chunk_unknown_never_failed(client):
+def test_read_timeout_makes_the_chunk_unknown_never_failed(client, journal):
     results = make_results(numbers(2))
     responses.post(BASE + "bulk_json/", body=requests.exceptions.ReadTimeout("read timed out"))
-    send_ready(results, client, sender="ACMEST")
+    send(results, client, journal)
     assert results["status"].tolist() == ["unknown", "unknown"]
     assert results.at[2, "detail"].startswith("may have been sent: ")
 
 
 @responses.activate
-def test_provider_stop_marks_this_chunk_and_every_later_row_failed(client):
+def test_provider_stop_marks_this_chunk_and_every_later_row_failed(client, journal):
     results = make_results(numbers(5))
     wire = [n[1:] for n in results["phone_e164"]]
     responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
     responses.post(BASE + "bulk_json/",
                    json={"errors": [{"code": 7, "message": "Insufficient credits"}],
                          "status": "failure"})
-    outcome = send_ready(results, client, sender="ACMEST", chunk_size=2)
+    outcome = send(results, client, journal, chunk_size=2)
     assert len(responses.calls) == 2  # nothing after the stop
     assert outcome.stopped.startswith("Textlocal error 7: Insufficient credits")
     assert results["status"].tolist() == ["sent", "sent", "failed", "failed", "failed"]
@@ -157,27 +182,96 @@ def test_provider_stop_marks_this_chunk_and_every_later_row_failed(client):
 
 
 @responses.activate
-def test_limit_sends_the_first_n_and_marks_the_rest_for_a_rerun(client):
+def test_limit_sends_the_first_n_and_marks_the_rest_for_a_rerun(client, journal):
     results = make_results(numbers(3))
     wire = [n[1:] for n in results["phone_e164"]]
     responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
-    send_ready(results, client, sender="ACMEST", limit=2)
+    send(results, client, journal, limit=2)
     assert results["status"].tolist() == ["sent", "sent", "failed"]
     assert results.at[4, "detail"] == (
         "not sent: --limit 2 reached; rerun the same command to send the rest")
 
 
 @responses.activate
-def test_progress_is_reported_per_chunk(client):
+def test_progress_is_reported_per_chunk(client, journal):
     results = make_results(numbers(3))
     wire = [n[1:] for n in results["phone_e164"]]
     responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
     responses.post(BASE + "bulk_json/", json=bulk_reply(wire[2:]))
     seen: list[int] = []
-    send_ready(results, client, sender="ACMEST", chunk_size=2, progress=seen.append)
+    send(results, client, journal, chunk_size=2, progress=seen.append)
     assert seen == [2, 1]
 
 
-def test_chunk_size_above_the_bulk_limit_is_refused(client):
+def test_chunk_size_above_the_bulk_limit_is_refused():
     with pytest.raises(ValueError, match="between 1 and 500"):
-        send_ready(make_results(numbers(1)), client, sender="ACMEST", chunk_size=501)
+        SendSettings(sender="ACMEST", chunk_size=501)
+
+
+@responses.activate
+def test_journal_holds_each_rows_outcome_with_the_chunk_correlation_id(client, journal):
+    results = make_results(numbers(3))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/",
+                   json=bulk_reply([wire[0]], refused=(wire[1], 32, "Invalid number format")))
+    responses.post(BASE + "bulk_json/", body=requests.exceptions.ReadTimeout("timed out"))
+    send(results, client, journal, chunk_size=2)
+    entries = journal.entries(journal.run_id)
+    by_row = {e.source_row: e for e in entries.values()}
+    assert {row: e.status for row, e in by_row.items()} == {2: "sent", 3: "rejected",
+                                                            4: "unknown"}
+    assert by_row[2].provider_message_id == "100"
+    assert by_row[2].custom == by_row[3].custom != by_row[4].custom
+    assert by_row[2].custom.startswith(f"smsbatch-{journal.run_id}-")
+    payloads = sent_payloads()
+    assert {m["custom"] for m in payloads[0]["messages"]} == {by_row[2].custom}
+    assert all(e.attempts == 1 for e in entries.values())
+
+
+@responses.activate
+def test_ctrl_c_finishes_in_flight_bookkeeping_and_sends_nothing_more(client, journal):
+    results = make_results(numbers(5))
+    wire = [n[1:] for n in results["phone_e164"]]
+    responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
+    responses.post(BASE + "bulk_json/", json=bulk_reply(wire[2:4]))
+
+    def interrupt(count: int) -> None:
+        raise KeyboardInterrupt  # as if Ctrl-C arrived right after the first chunk
+
+    outcome = send(results, client, journal, chunk_size=2, progress=interrupt)
+    assert outcome.interrupted
+    assert len(responses.calls) == 1
+    assert results["status"].tolist() == ["sent", "sent", "failed", "failed", "failed"]
+    assert results.at[4, "detail"] == (
+        "not sent: the run was interrupted; rerun the same command to send the rest")
+    assert {e.status for e in journal.entries(journal.run_id).values()} == {"sent"}
+
+
+@responses.activate
+def test_concurrent_chunks_keep_the_journal_exact(client, journal):
+    results = make_results(numbers(40))
+    wire = [n[1:] for n in results["phone_e164"]]
+
+    def reply(request):
+        data = json.loads(parse_qs(request.body)["data"][0])
+        return 200, {}, json.dumps(bulk_reply([m["number"] for m in data["messages"]]))
+
+    responses.add_callback(responses.POST, BASE + "bulk_json/", callback=reply)
+    outcome = send(results, client, journal, chunk_size=3, concurrency=4)
+    assert outcome.attempted == 40 and len(responses.calls) == 14
+    assert (results["status"] == "sent").all()
+    entries = journal.entries(journal.run_id)
+    assert sorted(e.number[1:] for e in entries.values()) == sorted(wire)
+    assert {e.status for e in entries.values()} == {"sent"}
+
+
+def test_throttle_spaces_messages_to_the_rate():
+    from pipeline.sending import Throttle
+
+    slept: list[float] = []
+    throttle = Throttle(rate=10.0, sleep=slept.append)
+    throttle.wait(5)  # the first chunk goes at once
+    throttle.wait(5)  # 5 messages at 10/s: due 0.5 s after the start
+    assert slept and 0.45 < slept[0] <= 0.5
+    Throttle(rate=None, sleep=slept.append).wait(500)
+    assert len(slept) == 1

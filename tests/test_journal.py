@@ -1,0 +1,160 @@
+"""The SQLite send journal: durability settings, locking, recovery, run identity, resume."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from pipeline.journal import (
+    IN_FLIGHT_DETAIL,
+    Journal,
+    JournalInUse,
+    Outcome,
+    Pending,
+    RunIdentity,
+    row_key,
+)
+from pipeline.resume import apply_journal
+
+IDENTITY = RunIdentity("/data/in.xlsx", "Contacts", "Hi {Name}", "ACMEST", "service",
+                       "textlocal", False)
+
+
+def pending(*rows: int) -> list[Pending]:
+    return [Pending(row_key(f"+91987654{r:04d}", "Hi"), r, f"+91987654{r:04d}") for r in rows]
+
+
+def test_pragmas_are_what_we_claim_and_the_file_is_owner_only(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path) as journal:
+        assert journal.pragmas() == {"journal_mode": "wal", "synchronous": 2}  # 2 = FULL
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_second_process_on_the_same_journal_is_refused_at_once(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with Journal.open(path):
+        with pytest.raises(JournalInUse, match="journal in use by another smsbatch process"):
+            with Journal.open(path):
+                pass
+        script = textwrap.dedent(f"""
+            from pipeline.journal import Journal, JournalInUse
+            try:
+                with Journal.open({str(path)!r}):
+                    print("opened")
+            except JournalInUse as exc:
+                print("refused:", exc)
+        """)
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              timeout=30, check=True)
+        assert proc.stdout.startswith("refused: ")
+    with Journal.open(path):  # released on close
+        pass
+
+
+def test_a_killed_process_leaves_no_stale_lock_and_its_in_flight_rows_become_unknown(tmp_path):
+    path = tmp_path / "j.sqlite"
+    script = textwrap.dedent(f"""
+        import os
+        from pipeline.journal import Journal, Pending, RunIdentity
+        with Journal.open({str(path)!r}) as j:
+            run = j.begin_run(RunIdentity("/data/in.xlsx", "Contacts", "Hi {{Name}}", "ACMEST",
+                                          "service", "textlocal", False), "sha")
+            j.start_chunk(run.id, [Pending("k1", 2, "+919876540002")])
+            os._exit(9)  # die holding the lock, mid-request
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], timeout=30)
+    assert proc.returncode == 9
+    with Journal.open(path) as journal:
+        run = journal.begin_run(IDENTITY, "sha")
+        entry = journal.entries(run.id)["k1"]
+        assert (entry.status, entry.detail) == ("unknown", IN_FLIGHT_DETAIL)
+
+
+def test_same_job_finds_the_same_run_and_notices_a_changed_input(tmp_path):
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        first = journal.begin_run(IDENTITY, "sha-1")
+        again = journal.begin_run(IDENTITY, "sha-1")
+        changed = journal.begin_run(IDENTITY, "sha-2")
+        other = journal.begin_run(RunIdentity(*[*IDENTITY.__dict__.values()][:-1], True), "sha-2")
+    assert first.new and not again.new and not changed.new and other.new
+    assert first.id == again.id == changed.id != other.id
+    assert again.previous_input_sha256 is None
+    assert changed.previous_input_sha256 == "sha-1"
+
+
+def test_chunk_lifecycle_sending_then_outcomes_in_one_transaction(tmp_path):
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.begin_run(IDENTITY, "sha")
+        rows = pending(2, 3)
+        chunk_id, custom = journal.start_chunk(run.id, rows)
+        assert custom == f"smsbatch-{run.id}-{chunk_id}"
+        assert {e.status for e in journal.entries(run.id).values()} == {"sending"}
+        journal.finish_chunk(run.id, chunk_id, [
+            Outcome(rows[0].row_key, "sent", None, "11", "99", "2026-11-26T10:00:00+05:30"),
+            Outcome(rows[1].row_key, "failed", "not sent: refused"),
+        ], "answered")
+        entries = journal.entries(run.id)
+        assert entries[rows[0].row_key].provider_message_id == "11"
+        assert entries[rows[1].row_key].status == "failed"
+        # A retry of the failed row counts a second attempt under a new chunk id.
+        second, _ = journal.start_chunk(run.id, [rows[1]])
+        assert second != chunk_id
+        assert journal.entries(run.id)[rows[1].row_key].attempts == 2
+
+
+def make_results(keys: dict[int, tuple[str, str]]) -> pd.DataFrame:
+    index = pd.Index(list(keys), name="source_row")
+    frame = pd.DataFrame({c: None for c in ["phone_e164", "message", "encoding", "segments",
+                                             "status", "detail", "provider_message_id",
+                                             "batch_id", "sent_at", "delivery_status"]},
+                         index=index, dtype=object)
+    frame["phone_e164"] = [n for n, _ in keys.values()]
+    frame["message"] = [m for _, m in keys.values()]
+    frame["status"] = "ready"
+    return frame
+
+
+@pytest.mark.parametrize(("resend_unknown", "expected"), [
+    (False, ["sent", "rejected", "unknown", "ready", "ready"]),
+    (True, ["sent", "rejected", "ready", "ready", "ready"]),
+])
+def test_resume_carries_final_outcomes_and_resends_only_never_accepted(
+        tmp_path, resend_unknown, expected):
+    numbers = {r: (f"+91987654{r:04d}", f"Hi {r}") for r in (2, 3, 4, 5, 6)}
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.begin_run(IDENTITY, "sha")
+        rows = [Pending(row_key(*numbers[r]), r, numbers[r][0]) for r in (2, 3, 4, 5)]
+        chunk_id, _ = journal.start_chunk(run.id, rows)
+        journal.finish_chunk(run.id, chunk_id, [
+            Outcome(rows[0].row_key, "sent", None, "11", "99", "2026-11-26T10:00:00+05:30"),
+            Outcome(rows[1].row_key, "rejected", "Textlocal error 32: Invalid number format"),
+            Outcome(rows[2].row_key, "unknown", "may have been sent: read timeout"),
+            Outcome(rows[3].row_key, "failed", "not sent: refused"),
+        ], "answered")
+        entries = journal.entries(run.id)
+    results = make_results(numbers)  # row 6 was never tried
+    resumed = apply_journal(results, entries, resend_unknown=resend_unknown)
+    assert results["status"].tolist() == expected
+    assert results.at[2, "provider_message_id"] == "11"
+    assert resumed.retrying == 1
+    assert resumed.skipped["sent"] == 1 and resumed.skipped["rejected"] == 1
+    assert resumed.resending_unknown == (1 if resend_unknown else 0)
+
+
+def test_reordered_sheet_still_matches_by_number_and_message(tmp_path):
+    number, message = "+919876540002", "Hi 2"
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.begin_run(IDENTITY, "sha")
+        chunk_id, _ = journal.start_chunk(run.id, [Pending(row_key(number, message), 2, number)])
+        journal.finish_chunk(run.id, chunk_id, [Outcome(row_key(number, message), "sent")], "ok")
+        entries = journal.entries(run.id)
+    results = make_results({40: (number, message), 41: (number, "Hi changed")})
+    apply_journal(results, entries)
+    assert results["status"].tolist() == ["sent", "ready"]

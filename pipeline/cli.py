@@ -171,6 +171,42 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
 
 @main.command()
 @click.option("--provider", type=click.Choice(["sandbox", "textlocal"]), default="sandbox",
+              show_default=True, help="Which provider's history to ask.")
+@click.option("--base-url", metavar="URL",
+              help="Provider API base URL [textlocal: env TEXTLOCAL_BASE_URL].")
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
+              default=Path("output/journal.sqlite"), show_default=True,
+              help="The journal whose unknown rows to settle.")
+@click.option("--settle", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Call a row missing from the history 'not sent' only if attempted at least "
+              "this long ago [default: 900 for textlocal, 0 for the sandbox].")
+@handle_errors
+def reconcile(provider: str, base_url: str | None, journal_path: Path,
+              settle: float | None) -> None:
+    """Settle unknown rows from the provider's own records.
+
+    Rows whose request may or may not have reached the provider become sent (found in its
+    history) or failed (not there: a rerun of the same send sends them).
+    """
+    from pipeline.providers import open_provider
+    from pipeline.reconcile import reconcile as settle_unknown
+
+    if settle is None:
+        settle = 0.0 if provider == "sandbox" else 900.0
+    with open_provider(provider, base_url=base_url) as connection:
+        found = settle_unknown(connection.client, journal_path, settle=settle)
+    click.echo(f"Checked {found.checked} unknown rows in {found.runs} runs against the "
+               f"provider's history: {found.sent} sent, {found.failed} not sent, "
+               f"{found.still_unknown} still unknown.")
+    if found.failed:
+        click.echo("Rerun the same send command to send the rows that were not sent.")
+    if found.still_unknown:
+        click.echo(f"Rows attempted less than {settle:.0f} s ago stay unknown: the provider's "
+                   "history may lag; reconcile again later.")
+
+
+@main.command()
+@click.option("--provider", type=click.Choice(["sandbox", "textlocal"]), default="sandbox",
               show_default=True, help="Which provider to ask.")
 @click.option("--base-url", metavar="URL",
               help="Provider API base URL [env TEXTLOCAL_BASE_URL].")

@@ -13,7 +13,13 @@ import requests
 from pipeline.errors import InputError, ProviderError
 from pipeline.providers.sandbox import SandboxServer, read_outbox
 from pipeline.providers.sandbox_store import FIRST_BATCH_ID, FIRST_MESSAGE_ID
-from pipeline.providers.textlocal import Accepted, Outgoing, Refused, TextlocalClient
+from pipeline.providers.textlocal import (
+    Accepted,
+    HistoryMessage,
+    Outgoing,
+    Refused,
+    TextlocalClient,
+)
 
 KEY = "sandbox-key+/=9"
 TRICKY = "50% off + free & more\nनमस्ते €"
@@ -299,6 +305,76 @@ def test_read_endpoints(server, client):
     newest = post(server, "get_history_api/", apikey=KEY, min_time="0", max_time="99999999999")
     assert [m["content"] for m in newest["messages"]] == ["b", "a"]
     assert post(server, "get_history_api/", apikey=KEY, max_time="1")["total"] == 0
+
+
+# -- history through the real client ----------------------------------------------------------
+
+class CountingSession(requests.Session):
+    """A real session that remembers the form fields of each POST (minus the key)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posts: list[dict] = []
+
+    def post(self, url, data=None, **kwargs):
+        self.posts.append({k: v for k, v in (data or {}).items() if k != "apikey"})
+        return super().post(url, data=data, **kwargs)
+
+
+class Clock:
+    """A settable unix time for the sandbox to stamp messages with."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC = 2023-11-15 03:43:20 IST
+
+
+def test_history_returns_each_message_with_its_custom(server, client):
+    got = client.send_bulk([Outgoing("919876543210", "a", custom="job1:row-2"),
+                            Outgoing("919812345678", "b", custom="job1:row-3"),
+                            Outgoing("917012345678", "c", custom="job1:row-4")], sender="ABCDEF")
+    client.send_bulk([Outgoing("916012345678", "test only", custom="t")], sender="ABCDEF",
+                     test=True)
+    history = client.history()
+    for message in history:
+        assert DATE.fullmatch(message.sent_at)
+    assert [(m.message_id, m.number, m.batch_id, m.custom, m.status) for m in history] == [
+        (a.message_id, a.number, a.batch_id, f"job1:row-{i}", "D")
+        for i, a in enumerate(got.accepted.values(), start=2)]
+    assert [m.message_id for m in history] == [str(FIRST_MESSAGE_ID + i) for i in range(3)]
+
+
+def test_history_time_window_and_paging(outbox):
+    clock = Clock(T0)
+    session = CountingSession()
+    with SandboxServer(outbox, api_key=KEY, clock=clock) as sandbox, \
+            TextlocalClient(KEY, sandbox.url, session=session) as tl:
+        for i in range(5):  # one message every 100 s
+            clock.now = T0 + 100 * i
+            tl.send_bulk([Outgoing(f"91987654321{i}", f"m{i}", custom=f"c{i}")],
+                         sender="ABCDEF")
+        session.posts.clear()
+        everything = tl.history(page_size=2)
+        assert [m.custom for m in everything] == ["c0", "c1", "c2", "c3", "c4"]
+        assert [(p["start"], p["limit"], p["sort_order"]) for p in session.posts] == [
+            ("0", "2", "asc"), ("2", "2", "asc"), ("4", "2", "asc")]
+        assert everything[0] == HistoryMessage(
+            str(FIRST_MESSAGE_ID), "919876543210", str(FIRST_BATCH_ID), "c0", "D",
+            "2023-11-15 03:43:20", "m0")
+        assert [m.custom for m in tl.history(min_time=T0 + 100)] == ["c1", "c2", "c3", "c4"]
+        assert [m.custom for m in tl.history(max_time=T0 + 100)] == ["c0", "c1"]
+        assert [m.custom for m in tl.history(min_time=T0 + 101, max_time=T0 + 300,
+                                             page_size=1)] == ["c2", "c3"]
+        assert tl.history(min_time=T0 + 401) == []
+        session.posts.clear()
+        tl.history(min_time=T0, max_time=T0 + 50)
+        assert session.posts == [{"start": "0", "limit": "1000", "min_time": str(T0),
+                                  "max_time": str(T0 + 50), "sort_order": "asc"}]
 
 
 # -- hygiene --------------------------------------------------------------------------------

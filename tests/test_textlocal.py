@@ -20,6 +20,7 @@ from pipeline.providers.textlocal import (
     DEFAULT_BASE_URL,
     Accepted,
     BulkResponse,
+    HistoryMessage,
     Outgoing,
     RateLimited,
     Refused,
@@ -31,6 +32,7 @@ KEY = "sEcReT+key/=42"  # URL-special characters: a leak in encoded form is caug
 KEY_FORMS = (KEY, "sEcReT%2Bkey%2F%3D42", "sEcReT+key%2F%3D42")
 BULK = DEFAULT_BASE_URL + "bulk_json/"
 BALANCE = DEFAULT_BASE_URL + "balance/"
+HISTORY = DEFAULT_BASE_URL + "get_history_api/"
 TRICKY = "50% off + free & more\nनमस्ते €"
 TRICKY_WIRE = (  # PHP rawurlencode() of TRICKY, written out by hand
     "50%25%20off%20%2B%20free%20%26%20more%0A"
@@ -124,12 +126,14 @@ def test_timeout_is_passed_on_every_call(rsps):
     rsps.post(BALANCE, json={"balance": {"sms": 1}, "status": "success"})
     rsps.post(DEFAULT_BASE_URL + "status_batch/", json={"status": "success"})
     rsps.post(DEFAULT_BASE_URL + "status_message/", json={"status": "success"})
+    rsps.post(HISTORY, json={"messages": [], "total": 0, "status": "success"})
     with TextlocalClient(KEY, timeout=(2.0, 9.0)) as tl:
         tl.send_bulk([Outgoing("919876543210", "a")], sender="ABCDEF")
         tl.balance()
         tl.status_batch("1")
         tl.status_message("2")
-    assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(2.0, 9.0)] * 4
+        tl.history()
+    assert [c.request.req_kwargs["timeout"] for c in rsps.calls] == [(2.0, 9.0)] * 5
 
 
 def test_default_timeout(rsps, client):
@@ -368,6 +372,128 @@ def test_status_batch_and_message(rsps, client):
         matchers.urlencoded_params_matcher({"apikey": KEY, "message_id": "1151895224"})])
     assert client.status_batch("136546495") == batch
     assert client.status_message("1151895224") == message
+
+
+# -- history ------------------------------------------------------------------------------
+
+def history_page(start, total, *items):
+    return {"messages": list(items), "start": start, "limit": 2, "total": total,
+            "status": "success"}
+
+
+def item(i, **extra):
+    return {"id": 1000 + i, "number": 919876543200 + i, "content": "x", "sender": "ABCDEF",
+            "datetime": "2024-01-02 10:00:00", "status": "D", "customID": f"r{i}",
+            "batchID": 500 + i, **extra}
+
+
+def test_history_pages_until_total(rsps, client):
+    for start, items in ((0, (item(0), item(1))), (2, (item(2), item(3))), (4, (item(4),))):
+        rsps.post(HISTORY, json=history_page(start, 5, *items), match=[
+            matchers.urlencoded_params_matcher({
+                "apikey": KEY, "start": str(start), "limit": "2", "min_time": "1700000000",
+                "max_time": "1700009999", "sort_order": "asc"})])
+    got = client.history(min_time=1_700_000_000, max_time=1_700_009_999, page_size=2)
+    assert got == [HistoryMessage(str(1000 + i), str(919876543200 + i), str(500 + i), f"r{i}",
+                                  "D", "2024-01-02 10:00:00", "x") for i in range(5)]
+    assert len(rsps.calls) == 3
+    for call in rsps.calls:
+        assert_no_key(call.request.url)
+
+
+def test_history_field_names_and_types_are_tolerated(rsps, client):
+    rsps.post(HISTORY, json={"messages": [
+        {"id": "11", "number": "+919876543210", "customID": "a", "batchID": "7", "status": "U",
+         "datetime": "2024-01-02 10:00:00"},
+        {"message_id": 12, "recipient": 919812345678, "custom": "b", "batch_id": 8,
+         "date": "2024-01-02 10:00:01"},
+        {"id": 13, "recipient": "917012345678", "customID": "", "custom": "c"},
+        {"id": 14, "number": 916012345678, "customID": "", "batchID": "", "status": "",
+         "datetime": None},
+    ], "total": "4", "status": "success"})
+    assert client.history() == [
+        HistoryMessage("11", "919876543210", "7", "a", "U", "2024-01-02 10:00:00"),
+        HistoryMessage("12", "919812345678", "8", "b", None, "2024-01-02 10:00:01"),
+        HistoryMessage("13", "917012345678", None, "c", None, None),
+        HistoryMessage("14", "916012345678", None, None, None, None),
+    ]
+
+
+def test_history_without_total_stops_at_an_empty_page(rsps, client):
+    rsps.post(HISTORY, json={"messages": [item(0), item(1)], "status": "success"})
+    rsps.post(HISTORY, json={"messages": [item(1), item(2)], "status": "success"})
+    rsps.post(HISTORY, json={"messages": [], "status": "success"})
+    got = client.history(page_size=2)
+    assert [m.message_id for m in got] == ["1000", "1001", "1002"]  # a repeat is kept once
+    starts = [dict(urllib.parse.parse_qsl(c.request.body))["start"] for c in rsps.calls]
+    assert starts == ["0", "2", "4"]
+
+
+def test_history_that_ends_before_total_is_provider_error(rsps, client):
+    rsps.post(HISTORY, json=history_page(0, 5, item(0), item(1)))
+    rsps.post(HISTORY, json=history_page(2, 5))
+    with pytest.raises(ProviderError) as info:
+        client.history(page_size=2)
+    assert str(info.value) == (
+        "Textlocal /get_history_api/ stopped at 2 of the 5 messages it reported: its history "
+        "is incomplete, so rerun in a few minutes")
+
+
+def test_history_longer_than_max_pages_is_provider_error(rsps, client):
+    rsps.post(HISTORY, json=history_page(0, 9, item(0), item(1)))
+    rsps.post(HISTORY, json=history_page(2, 9, item(2), item(3)))
+    with pytest.raises(ProviderError) as info:
+        client.history(page_size=2, max_pages=2)
+    assert str(info.value) == (
+        "Textlocal /get_history_api/ still had messages after 2 pages of 2: narrow the time "
+        "window (min_time/max_time) and rerun")
+
+
+@pytest.mark.parametrize("body", [
+    {"messages": {"id": 1}, "total": 1, "status": "success"},
+    {"total": 1, "status": "success"},
+    {"messages": [{"number": 919876543210}], "total": 1, "status": "success"},
+    {"messages": [{"id": 1, "number": "n/a"}], "total": 1, "status": "success"},
+    {"messages": ["919876543210"], "total": 1, "status": "success"},
+])
+def test_history_unexpected_json_is_outcome_unknown(rsps, client, body):
+    rsps.post(HISTORY, json=body)
+    with pytest.raises(OutcomeUnknown) as info:
+        client.history()
+    assert str(info.value).startswith("unexpected ")
+    assert str(info.value).endswith(": this call sends nothing; rerun it when Textlocal answers")
+
+
+def test_history_errors_say_nothing_was_sent(rsps, client):
+    rsps.post(HISTORY, status=502)
+    rsps.post(HISTORY, body=requests.ReadTimeout("read timed out"))
+    rsps.post(HISTORY, json={"errors": [{"code": 3, "message": "Invalid login details"}],
+                             "status": "failure"})
+    with pytest.raises(OutcomeUnknown) as info:
+        client.history()
+    assert str(info.value) == ("Textlocal /get_history_api/ answered HTTP 502 Bad Gateway: this "
+                               "call sends nothing; rerun it when Textlocal answers")
+    with pytest.raises(OutcomeUnknown) as info:
+        client.history()
+    assert str(info.value) == (
+        "Textlocal /get_history_api/ did not answer (ReadTimeout: read timed out): this call "
+        "sends nothing; rerun it when Textlocal answers")
+    with pytest.raises(ProviderError) as info:
+        client.history()
+    assert info.value.code == 3
+
+
+@pytest.mark.parametrize(("kwargs", "reason"), [
+    ({"min_time": -1}, "min_time must be unix seconds"),
+    ({"max_time": 1.5}, "max_time must be unix seconds"),
+    ({"min_time": True}, "min_time must be unix seconds"),
+    ({"page_size": 0}, "page_size must be an int >= 1"),
+    ({"max_pages": 0}, "max_pages must be an int >= 1"),
+])
+def test_history_rejects_bad_arguments(rsps, client, kwargs, reason):
+    with pytest.raises(ValueError, match=reason):
+        client.history(**kwargs)
+    assert len(rsps.calls) == 0
 
 
 # -- construction and the key -------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,8 +86,11 @@ class StoredBatch:
 class Store:
     """Thread-safe access to one outbox file (one connection, one lock)."""
 
-    def __init__(self, path: str | Path, *, balance: int) -> None:
+    def __init__(
+        self, path: str | Path, *, balance: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = Path(path)
+        self._clock = clock
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The handler threads share this connection; the lock serialises them.
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -122,7 +126,7 @@ class Store:
             # even against another process on the same file.
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._conn)
+                yield Transaction(self._conn, self._clock)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -137,8 +141,9 @@ class Store:
 class Transaction:
     """Reads and writes inside `Store.transaction()`."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
         self._conn = conn
+        self._clock = clock
 
     def balance(self) -> int:
         """Credits left."""
@@ -146,7 +151,7 @@ class Transaction:
 
     def record(self, batches: Sequence[NewBatch], *, test: bool) -> list[StoredBatch]:
         """Allocate ids for `batches`, store them, and charge them unless `test`."""
-        now = _iso(None)
+        now = _iso(self._clock())
         batch_id = self._take("next_batch_id", len(batches))
         message_id = self._take("next_message_id", sum(len(b.numbers) for b in batches))
         balance = self.balance()
@@ -213,10 +218,9 @@ class Transaction:
         return first
 
 
-def _iso(unix_time: float | None) -> str:
-    """A unix time (default now) as ISO 8601 UTC to the second."""
-    when = datetime.now(UTC) if unix_time is None else datetime.fromtimestamp(unix_time, UTC)
-    return when.isoformat(timespec="seconds")
+def _iso(unix_time: float) -> str:
+    """A unix time as ISO 8601 UTC to the second."""
+    return datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="seconds")
 
 
 def read_outbox(path: str | Path, *, include_test: bool = False) -> list[dict]:

@@ -7,6 +7,8 @@ Failures are sorted by how the caller recovers (pipeline/errors.py):
       RateLimited     HTTP 429: nothing was done; `retry_after` seconds, when the server said
     OutcomeUnknown  it may have been sent: read timeout, reset after sending, HTTP 5xx, bad JSON
 
+Read-only calls (balance, status, history) map failures the same way; their messages say that
+the call itself sent nothing.
 The API key travels only in the POST body (contract §8): never in a URL, a header, a log line,
 an exception or a repr. Retrying is the batch layer's call, never this module's (contract §7).
 """
@@ -31,6 +33,8 @@ from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderEr
 
 DEFAULT_BASE_URL = "https://api.textlocal.in/"
 BULK_LIMIT = 500  # bulk_json: "no more than 500 ... in each submission" (textlocal-api.md §3)
+HISTORY_MAX_PAGES = 1000  # 1M messages at the default page size: the job's design size
+READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_history_api"})
 API_KEY_ENV = "TEXTLOCAL_API_KEY"
 
 MISSING_KEY = (
@@ -47,6 +51,7 @@ _ADVICE = {
     192: "Promotional messages may only go out in the allowed time window (10:00-21:00 IST); "
     "rerun the same command inside it",
 }
+_READ_ADVICE = "this call sends nothing; rerun it when Textlocal answers"
 _GENERIC_ADVICE = "See https://api.textlocal.in/docs/ for the code, fix the cause and rerun"
 
 
@@ -87,6 +92,19 @@ class BulkResponse:
     balance: int | None
     total_cost: int | None
     test_mode: bool
+
+
+@dataclass(frozen=True)
+class HistoryMessage:
+    """One message from Textlocal's own records (`/get_history_api/`, textlocal-api.md §5.5)."""
+
+    message_id: str
+    number: str  # digits, as sent ('919876543210')
+    batch_id: str | None
+    custom: str | None  # the `custom` value sent with it ("" reads as None)
+    status: str | None  # delivery status code (§5.3), e.g. "D"
+    sent_at: str | None  # as Textlocal shows it ("2013-07-04 14:31:18", IST)
+    content: str | None = None  # the message text exactly as the provider holds it
 
 
 class RateLimited(NotSentError):
@@ -174,12 +192,67 @@ class TextlocalClient:
         """Delivery status of one message (`/status_message/`, §5.1)."""
         return self._post("status_message", {"message_id": str(message_id)})
 
+    def history(
+        self, *, min_time: int | None = None, max_time: int | None = None,
+        page_size: int = 1000, max_pages: int = HISTORY_MAX_PAGES,
+    ) -> list[HistoryMessage]:
+        """Every message Textlocal sent between unix times `min_time` and `max_time`, oldest first.
+
+        Pages through `/get_history_api/` (textlocal-api.md §5.5) until its `total` is reached.
+        The result is complete or an error is raised, because reconciliation reads a missing
+        message as "not sent": needing more than `max_pages` pages, or a page that ends before
+        `total`, is a ProviderError. Test-mode messages are never in Textlocal's history.
+        """
+        for name, value in (("min_time", min_time), ("max_time", max_time)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 0):
+                raise ValueError(f"{name} must be unix seconds (an int >= 0), not {value!r}")
+        for name, value in (("page_size", page_size), ("max_pages", max_pages)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, not {value!r}")
+        window: dict[str, str] = {}
+        if min_time is not None:
+            window["min_time"] = str(min_time)
+        if max_time is not None:
+            window["max_time"] = str(max_time)
+        found: dict[str, HistoryMessage] = {}
+        start = 0
+        for _ in range(max_pages):
+            # Oldest first: messages sent while we page land after our offset, not before it.
+            # (Were sort_order ignored, the offsets still hold while nothing new is sent, and
+            # a message seen twice is kept once.)
+            body = self._post("get_history_api", {
+                "start": str(start), "limit": str(page_size), **window, "sort_order": "asc"})
+            page = body.get("messages")
+            total = _as_int(body.get("total"))
+            if not isinstance(page, list):
+                raise _unexpected("answer from Textlocal /get_history_api/", body, read=True)
+            for item in page:
+                message = _history_message(item)
+                found.setdefault(message.message_id, message)  # a repeat across pages: once
+            start += len(page)
+            if total is None and not page:
+                return list(found.values())  # no total given: an empty page is the end
+            if total is not None and start >= total:
+                return list(found.values())
+            if total is not None and not page:
+                raise ProviderError(
+                    f"Textlocal /get_history_api/ stopped at {start} of the {total} messages "
+                    "it reported: its history is incomplete, so rerun in a few minutes"
+                )
+        raise ProviderError(
+            f"Textlocal /get_history_api/ still had messages after {max_pages} pages "
+            f"of {page_size}: narrow the time window (min_time/max_time) and rerun"
+        )
+
     # -- transport ------------------------------------------------------------------------
 
     def _post(self, command: str, fields: Mapping[str, str]) -> dict:
         """POST form fields (with the key) to `{base_url}{command}/`; the success body."""
         url = urllib.parse.urljoin(self.base_url, f"{command}/")
         where = f"Textlocal /{command}/"
+        read = command in READ_COMMANDS
+        unknown = _READ_ADVICE if read else "the messages may or may not have been sent"
         try:
             # No redirects: a 30x would either drop the POST body or replay the key elsewhere.
             response = self._session.post(
@@ -189,7 +262,7 @@ class TextlocalClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise self._transport_error(where, exc) from None
+            raise self._transport_error(where, exc, read=read) from None
         status = response.status_code
         if status == 429:
             retry_after = _retry_after(response.headers.get("Retry-After"))
@@ -200,9 +273,9 @@ class TextlocalClient:
                 retry_after=retry_after,
             )
         if status >= 500:
+            check = "" if read else "; check the Textlocal history before resending"
             raise OutcomeUnknown(
-                f"{where} answered HTTP {status} {response.reason}: the messages may or may not "
-                "have been sent; check the Textlocal history before resending"
+                f"{where} answered HTTP {status} {response.reason}: {unknown}{check}"
             )
         if not 200 <= status < 300:
             raise ProviderError(
@@ -214,12 +287,12 @@ class TextlocalClient:
         except ValueError:
             raise OutcomeUnknown(
                 f"{where} answered HTTP {status} {response.reason} with a body that is not "
-                "JSON: the messages may or may not have been sent"
+                f"JSON: {unknown}"
             ) from None
         if not isinstance(body, dict) or body.get("status") not in ("success", "failure"):
             raise OutcomeUnknown(
                 f"{where} answered HTTP {status} {response.reason} with unexpected JSON "
-                f"{_sketch(body)}: the messages may or may not have been sent"
+                f"{_sketch(body)}: {unknown}"
             )
         if body["status"] == "failure":
             raise self._failure(body)
@@ -235,7 +308,9 @@ class TextlocalClient:
         advice = _ADVICE.get(code, _GENERIC_ADVICE) if code is not None else _GENERIC_ADVICE
         return ProviderError(f"Textlocal error {code}: {text}. {advice}", code=code)
 
-    def _transport_error(self, where: str, exc: requests.RequestException) -> Exception:
+    def _transport_error(
+        self, where: str, exc: requests.RequestException, *, read: bool = False
+    ) -> Exception:
         """Sort a requests exception into NotSentError / OutcomeUnknown, key scrubbed."""
         detail = self._scrub(f"{type(exc).__name__}: {exc}")
         if _never_connected(exc):
@@ -243,6 +318,8 @@ class TextlocalClient:
                 f"could not reach {where} ({detail}): nothing was sent; check the network "
                 "and --base-url, then rerun"
             )
+        if read:
+            return OutcomeUnknown(f"{where} did not answer ({detail}): {_READ_ADVICE}")
         return OutcomeUnknown(
             f"{where} did not answer ({detail}): the messages may or may not have been sent; "
             "check the Textlocal history before resending"
@@ -330,6 +407,42 @@ def _parse_bulk(body: dict) -> BulkResponse:
     return BulkResponse(accepted, refused, balance, total_cost, test_mode)
 
 
+def _history_message(item: object) -> HistoryMessage:
+    """One `/get_history_api/` message; its field names are only corroborated (§5.5 [C])."""
+    if not isinstance(item, dict):
+        raise _unexpected("message in Textlocal's history", item, read=True)
+    message_id = _as_id(_first(item, "id", "message_id", "messageID"))
+    number = _as_number(_first(item, "number", "recipient"))
+    if message_id is None or number is None:
+        raise _unexpected("message in Textlocal's history", item, read=True)
+    return HistoryMessage(
+        message_id=message_id,
+        number=number,
+        batch_id=_as_id(_first(item, "batchID", "batch_id", "batchId")),
+        custom=_text(_first(item, "customID", "custom", "customId", "custom_id")),
+        status=_text(item.get("status")),
+        sent_at=_text(_first(item, "datetime", "date", "sent_at")),
+        content=next((v for v in (item.get("content"), item.get("message"))
+                      if isinstance(v, str)), None),
+    )
+
+
+def _first(item: dict, *names: str) -> object:
+    """The value of the first of `names` present and not None/""."""
+    for name in names:
+        value = item.get(name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _text(value: object) -> str | None:
+    """A JSON scalar as stripped text; None for missing or empty."""
+    if value is None or isinstance(value, bool | dict | list):
+        return None
+    return str(value).strip() or None
+
+
 def _as_int(value: object) -> int | None:
     """An int from a JSON int or digit string; None otherwise."""
     if isinstance(value, bool):
@@ -400,8 +513,10 @@ def _never_connected(exc: BaseException) -> bool:
     return False
 
 
-def _unexpected(what: str, value: object) -> OutcomeUnknown:
+def _unexpected(what: str, value: object, *, read: bool = False) -> OutcomeUnknown:
     """OutcomeUnknown for a success answer this client cannot read: never resend blindly."""
+    if read:
+        return OutcomeUnknown(f"unexpected {what} ({_sketch(value)}): {_READ_ADVICE}")
     return OutcomeUnknown(
         f"unexpected {what} ({_sketch(value)}): the messages may or may not have been sent; "
         "check the Textlocal history before resending"

@@ -1,0 +1,88 @@
+"""Reconcile: turn `unknown` rows into `sent` or `failed` from the provider's own records.
+
+A row is `unknown` when its request may have reached the provider (timeout after sending, a
+dropped connection, a process killed mid-request). The provider's message history
+(`/get_history_api/`, textlocal-api.md §5.5) says what it accepted. A row matches a history
+entry by the `custom` correlation id we sent with its chunk plus its number, or, where the
+provider does not echo `custom`, by its number and exact message text.
+
+A row absent from the history is `failed` (known not sent, a rerun sends it) only once it was
+attempted at least `settle` seconds ago: a real provider's history may lag behind its sends,
+and a wrong `failed` would send the message twice. The sandbox records before it answers, so
+for it no wait is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from pipeline.journal import DEFAULT_JOURNAL, Entry, Journal, Outcome, row_key
+
+log = logging.getLogger(__name__)
+
+SLACK = timedelta(minutes=5)  # widen the history window for clock differences
+
+
+@dataclass
+class Reconciled:
+    """What reconciliation found."""
+
+    checked: int = 0
+    sent: int = 0
+    failed: int = 0
+    still_unknown: int = 0
+    runs: int = 0
+
+
+def reconcile(client: object, journal: str | Path = DEFAULT_JOURNAL, *,
+              settle: float = 900.0, now: datetime | None = None) -> Reconciled:
+    """Ask the provider's history about every `unknown` row in the journal and record it."""
+    now = now or datetime.now().astimezone()
+    found = Reconciled()
+    with Journal.open(journal) as book:
+        runs = book.runs_with("unknown")
+        found.runs = len(runs)
+        for run_id in runs:
+            unknown = list(book.entries(run_id, status="unknown").values())
+            found.checked += len(unknown)
+            outcomes = _settle_run(client, unknown, settle=settle, now=now, found=found)
+            book.update(run_id, outcomes)
+    return found
+
+
+def _settle_run(client: object, unknown: list[Entry], *, settle: float, now: datetime,
+                found: Reconciled) -> list[Outcome]:
+    attempted = [datetime.fromisoformat(e.attempted_at) for e in unknown if e.attempted_at]
+    start = min(attempted, default=now) - SLACK
+    history = client.history(min_time=int(start.timestamp()),  # type: ignore[attr-defined]
+                             max_time=int((now + SLACK).timestamp()))
+    by_custom = {(m.custom, m.number): m for m in history if m.custom}
+    checked_at = now.isoformat(timespec="seconds")
+    outcomes = []
+    for entry in unknown:
+        wire = entry.number.removeprefix("+")
+        match = by_custom.get((entry.custom, wire))
+        if match is None:
+            match = next((m for m in history if m.content is not None and m.number == wire
+                          and row_key(entry.number, m.content) == entry.row_key), None)
+        if match is not None:
+            found.sent += 1
+            outcomes.append(Outcome(entry.row_key, "sent",
+                                    f"confirmed by the provider's history on {checked_at}",
+                                    match.message_id, match.batch_id, match.sent_at))
+            continue
+        age = (now - datetime.fromisoformat(entry.attempted_at)).total_seconds() \
+            if entry.attempted_at else float("inf")
+        if age >= settle:
+            found.failed += 1
+            outcomes.append(Outcome(entry.row_key, "failed",
+                                    f"not sent: not in the provider's history on {checked_at}; "
+                                    "rerun the same send to send it"))
+        else:
+            found.still_unknown += 1
+            log.info("row %d attempted %.0f s ago: too recent to call not sent",
+                     entry.source_row, age)
+    return outcomes

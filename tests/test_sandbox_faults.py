@@ -1,0 +1,236 @@
+"""Sandbox fault switches, each observed through the real client against the real server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from pipeline.errors import InputError, OutcomeUnknown
+from pipeline.providers.sandbox import FaultCounts, Faults, SandboxServer, read_outbox
+from pipeline.providers.textlocal import Outgoing, RateLimited, TextlocalClient
+
+KEY = "fault-key"
+NUMBERS = [f"9198765432{i:02d}" for i in range(10)]
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    return tmp_path / "outbox.sqlite"
+
+
+@pytest.fixture
+def server(outbox):
+    with SandboxServer(outbox, api_key=KEY, balance=100) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def client(server):
+    with TextlocalClient(KEY, server.url, timeout=5.0) as tl:
+        yield tl
+
+
+def send(client, index, text="hi"):
+    """One single-message bulk_json request to NUMBERS[index]."""
+    return client.send_bulk([Outgoing(NUMBERS[index], text, custom=f"row-{index}")],
+                            sender="ABCDEF")
+
+
+def recorded(outbox):
+    return [row["number"] for row in read_outbox(outbox)]
+
+
+def test_latency_applies_to_every_request(server, client):
+    server.faults = Faults(latency=0.3)
+    started = time.monotonic()
+    assert client.balance() == 100
+    send(client, 0)
+    elapsed = time.monotonic() - started
+    assert 0.6 <= elapsed < 2.6
+    assert server.fault_counts == FaultCounts(sending=1)
+
+
+def test_every_second_send_is_rate_limited_and_not_recorded(server, client, outbox):
+    server.faults = Faults(rate_limit_every=2)
+    outcomes = []
+    for i in range(4):
+        assert client.balance() == 100 - outcomes.count("sent")  # reads never count
+        try:
+            send(client, i)
+            outcomes.append("sent")
+        except RateLimited as exc:
+            assert exc.retry_after == 1.0
+            assert str(exc).startswith("Textlocal /bulk_json/ answered HTTP 429 Too Many "
+                                       "Requests (too many requests, nothing sent): wait 1 s")
+            outcomes.append("429")
+    assert outcomes == ["sent", "429", "sent", "429"]
+    assert recorded(outbox) == [NUMBERS[0], NUMBERS[2]]
+    assert server.fault_counts == FaultCounts(sending=4, rate_limited=2)
+
+
+@pytest.mark.parametrize(("seconds", "header", "expected"), [(1.0, "1", 1.0), (2.5, "2.5", 2.5),
+                                                             (0, "0", 0.0)])
+def test_retry_after_header_format(server, client, seconds, header, expected):
+    server.faults = Faults(rate_limit_every=1, retry_after=seconds)
+    response = requests.post(server.url + "send/", timeout=5, data={
+        "apikey": KEY, "numbers": NUMBERS[0], "message": "hi", "sender": "ABCDEF"})
+    assert (response.status_code, response.headers["Retry-After"]) == (429, header)
+    assert response.text == "429 Too Many Requests\n"
+    with pytest.raises(RateLimited) as info:
+        send(client, 1)
+    assert info.value.retry_after == expected
+    assert server.outbox() == []
+
+
+def test_server_error_records_nothing_by_default(server, client, outbox):
+    server.faults = Faults(error_every=1)
+    with pytest.raises(OutcomeUnknown) as info:
+        send(client, 0)
+    assert str(info.value) == (
+        "Textlocal /bulk_json/ answered HTTP 500 Internal Server Error: the messages may or may "
+        "not have been sent; check the Textlocal history before resending")
+    assert recorded(outbox) == []
+    assert client.balance() == 100
+
+
+def test_server_error_after_recording(server, client, outbox):
+    server.faults = Faults(error_every=1, error_status=503, error_records=True)
+    with pytest.raises(OutcomeUnknown, match=r"^Textlocal /bulk_json/ answered HTTP 503 Service "
+                                             r"Unavailable: "):
+        send(client, 0)
+    assert recorded(outbox) == [NUMBERS[0]]
+    assert client.balance() == 99  # charged: the provider did send it
+    assert server.fault_counts == FaultCounts(sending=1, errors=1)
+
+
+def test_dropped_connection_after_recording(server, client, outbox, capfd):
+    server.faults = Faults(drop_every=2)
+    send(client, 0)
+    with pytest.raises(OutcomeUnknown) as info:
+        client.send_bulk([Outgoing(NUMBERS[1], "a"), Outgoing(NUMBERS[2], "b")], sender="ABCDEF")
+    assert str(info.value).startswith("Textlocal /bulk_json/ did not answer (ConnectionError: ")
+    assert "the messages may or may not have been sent" in str(info.value)
+    assert recorded(outbox) == NUMBERS[:3]
+    send(client, 3)  # the server is still healthy
+    assert server.fault_counts == FaultCounts(sending=3, dropped=1)
+    server.stop()
+    assert capfd.readouterr() == ("", "")
+
+
+def test_hang_past_the_read_timeout_then_stop_is_prompt(server, outbox, capfd):
+    server.faults = Faults(hang_every=1, hang_seconds=30)
+    with TextlocalClient(KEY, server.url, timeout=(5.0, 0.5)) as tl:
+        started = time.monotonic()
+        with pytest.raises(OutcomeUnknown, match="did not answer .*ReadTimeout"):
+            tl.send_bulk([Outgoing(NUMBERS[0], "hi")], sender="ABCDEF")
+        assert time.monotonic() - started < 2
+        # The hanging handler blocks nobody else.
+        assert tl.balance() == 99
+    assert recorded(outbox) == [NUMBERS[0]]
+    assert server.fault_counts == FaultCounts(sending=1, hung=1)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 2
+    assert capfd.readouterr() == ("", "")
+
+
+def test_hang_shorter_than_the_read_timeout_still_answers(server, client, outbox):
+    server.faults = Faults(hang_every=1, hang_seconds=0.3)
+    started = time.monotonic()
+    got = send(client, 0)
+    assert 0.3 <= time.monotonic() - started < 2.3
+    assert list(got.accepted) == [NUMBERS[0]]
+    assert recorded(outbox) == [NUMBERS[0]]
+
+
+def test_stop_wakes_a_request_waiting_out_latency(outbox):
+    sandbox = SandboxServer(outbox, balance=7, faults=Faults(latency=30)).start()
+    answers = []
+
+    def slow_read():
+        with TextlocalClient("k", sandbox.url, timeout=(5.0, 60.0)) as tl:
+            answers.append(tl.balance())
+
+    reader = threading.Thread(target=slow_read)
+    reader.start()
+    time.sleep(0.3)
+    started = time.monotonic()
+    sandbox.stop()
+    reader.join(5)
+    assert time.monotonic() - started < 2
+    assert not reader.is_alive()
+    assert answers == [7]  # woken early, the request in flight is still answered
+
+
+def test_precedence_and_counter_restart(server, client, outbox):
+    # Every 2nd is both a 429 and a 500: 429 wins; every 3rd is dropped.
+    server.faults = Faults(rate_limit_every=2, error_every=2, drop_every=3)
+    outcomes = []
+    for i in range(6):
+        try:
+            send(client, i)
+            outcomes.append("sent")
+        except RateLimited:
+            outcomes.append("429")
+        except OutcomeUnknown:
+            outcomes.append("unknown")
+    assert outcomes == ["sent", "429", "unknown", "429", "sent", "429"]
+    assert recorded(outbox) == [NUMBERS[0], NUMBERS[2], NUMBERS[4]]
+    # New faults restart "every k-th"; the counts keep adding up.
+    server.faults = Faults(rate_limit_every=2)
+    send(client, 6)
+    with pytest.raises(RateLimited):
+        send(client, 7)
+    assert server.faults == Faults(rate_limit_every=2)
+    assert server.fault_counts == FaultCounts(sending=8, rate_limited=4, dropped=1)
+
+
+def test_faults_given_at_construction_and_switched_off(outbox):
+    with SandboxServer(outbox, faults=Faults(error_every=1)) as sandbox, \
+            TextlocalClient("k", sandbox.url) as tl:
+        with pytest.raises(OutcomeUnknown):
+            tl.send_bulk([Outgoing(NUMBERS[0], "hi")], sender="ABCDEF")
+        sandbox.faults = None
+        assert sandbox.faults == Faults()
+        assert list(tl.send_bulk([Outgoing(NUMBERS[1], "hi")], sender="ABCDEF").accepted) == [
+            NUMBERS[1]]
+        assert recorded(outbox) == [NUMBERS[1]]
+
+
+def test_send_endpoint_counts_too(server, outbox):
+    server.faults = Faults(error_every=1)
+    response = requests.post(server.url + "send/", timeout=5, data={
+        "apikey": KEY, "numbers": NUMBERS[0], "message": "hi", "sender": "ABCDEF"})
+    assert (response.status_code, response.text) == (500, "500 Internal Server Error\n")
+    assert requests.post(server.url + "balance/", data={"apikey": KEY}, timeout=5).json() == {
+        "balance": {"sms": 100}, "status": "success"}
+    assert server.fault_counts == FaultCounts(sending=1, errors=1)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"rate_limit_every": -1}, "sandbox fault --rate-limit-every is -1; it must be a whole "
+                               "number >= 0 (0 turns it off)"),
+    ({"drop_every": 1.5}, "sandbox fault --drop-every is 1.5; it must be a whole number >= 0"),
+    ({"hang_every": True}, "sandbox fault --hang-every is True; it must be a whole number"),
+    ({"latency": -0.1}, "sandbox fault --latency is -0.1; it must be a number of seconds"),
+    ({"retry_after": "1"}, "sandbox fault --retry-after is '1'; it must be a number of seconds"),
+    ({"error_status": 404}, "sandbox fault --error-status is 404; it must be an HTTP 5xx status"),
+])
+def test_invalid_faults_are_input_errors(kwargs, message):
+    with pytest.raises(InputError) as info:
+        Faults(**kwargs)
+    assert str(info.value).startswith(message)
+
+
+def test_describe():
+    assert Faults().describe() == "no faults"
+    assert Faults(latency=0.25, rate_limit_every=2, retry_after=1.5, error_every=3,
+                  error_status=503, drop_every=1, hang_every=11, hang_seconds=30).describe() == (
+        "0.25 s latency; HTTP 429 (Retry-After 1.5) every 2nd send; HTTP 503 (not recorded) "
+        "every 3rd send; connection dropped after recording every send; answer held 30 s "
+        "after recording every 11th send")
+    assert Faults(error_every=21, error_records=True).describe() == (
+        "HTTP 500 (recorded) every 21st send")

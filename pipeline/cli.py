@@ -228,17 +228,39 @@ def balance(provider: str, base_url: str | None) -> None:
               help="SQLite file recording every accepted message.")
 @click.option("--balance", "start_balance", type=click.IntRange(min=0), default=10_000,
               show_default=True, help="Credits a new outbox starts with.")
+@click.option("--latency", type=click.FloatRange(0, 600), default=0.0, metavar="SECONDS",
+              help="Fault: delay every request by this long.")
+@click.option("--rate-limit-every", type=click.IntRange(min=0), default=0, metavar="K",
+              help="Fault: every K-th send answers HTTP 429 and records nothing.")
+@click.option("--retry-after", type=click.FloatRange(0, 3600), default=1.0, metavar="SECONDS",
+              show_default=True, help="Fault: the Retry-After those 429s carry.")
+@click.option("--error-every", type=click.IntRange(min=0), default=0, metavar="K",
+              help="Fault: every K-th send answers HTTP 5xx (--error-status).")
+@click.option("--error-status", type=click.IntRange(500, 599), default=500, show_default=True,
+              help="Fault: the 5xx status to answer with.")
+@click.option("--error-records", is_flag=True,
+              help="Fault: record the messages of those 5xx requests before failing.")
+@click.option("--drop-every", type=click.IntRange(min=0), default=0, metavar="K",
+              help="Fault: every K-th send is recorded, then the connection closes unanswered.")
+@click.option("--hang-every", type=click.IntRange(min=0), default=0, metavar="K",
+              help="Fault: every K-th send is recorded, then answered only after "
+              "--hang-seconds.")
+@click.option("--hang-seconds", type=click.FloatRange(0, 3600), default=30.0,
+              show_default=True, help="Fault: how long those answers hang.")
 @handle_errors
-def sandbox(port: int, outbox: Path, start_balance: int) -> None:
+def sandbox(port: int, outbox: Path, start_balance: int, **faults: Any) -> None:
     """Run the sandbox provider in the foreground.
 
     The sandbox speaks Textlocal's API on 127.0.0.1 and records accepted messages in an
-    SQLite outbox; nothing leaves the machine.
+    SQLite outbox; nothing leaves the machine. Fault switches rehearse a slow, throttling or
+    failing provider (K counts sending requests; 0 = off).
     """
-    from pipeline.providers.sandbox import SandboxServer
+    from pipeline.providers.sandbox import Faults, SandboxServer
 
-    server = SandboxServer(outbox, balance=start_balance, port=port)
+    chosen = Faults(**faults)
+    server = SandboxServer(outbox, balance=start_balance, port=port, faults=chosen)
     click.echo(f"Sandbox Textlocal API on {server.url} (outbox {outbox}); Ctrl-C stops it.")
+    click.echo(f"Faults: {chosen.describe()}")
     click.echo(f"Use it with: smsbatch send SHEET -t TEMPLATE --base-url {server.url}")
     try:
         server.serve_forever()

@@ -15,12 +15,15 @@ ends in exactly one of:
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 
@@ -99,6 +102,36 @@ class Throttle:
         self.sent += count
 
 
+class Interrupts:
+    """Ctrl-C asks the run to stop instead of raising mid-bookkeeping (contract §7).
+
+    The first Ctrl-C sets `requested`: nothing new is sent, what is in flight is recorded,
+    the workbook is written. A second Ctrl-C raises KeyboardInterrupt at once; rows then
+    still in flight stay `sending` in the journal and become `unknown` on the next run.
+    Signal handlers live in the main thread only; elsewhere Ctrl-C keeps its usual meaning.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("interrupted: recording the requests in flight, sending nothing more "
+                    "(Ctrl-C again to stop at once)")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
 def chunks(labels: Sequence[int], size: int) -> Iterator[list[int]]:
     """Consecutive slices of at most `size` labels."""
     for start in range(0, len(labels), size):
@@ -135,24 +168,24 @@ def send_ready(
             if progress is not None:
                 progress(len(chunk.rows))
 
-    with ThreadPoolExecutor(max_workers=settings.concurrency,
-                            thread_name_prefix="smsbatch-send") as pool:
-        try:
-            while (queue and not outcome.stopped) or in_flight:
-                while queue and len(in_flight) < settings.concurrency and not outcome.stopped:
-                    rows = queue.popleft()
-                    throttle.wait(len(rows))
-                    chunk = start(results, journal, run_id, rows)
-                    outcome.attempted += len(rows)
-                    in_flight[pool.submit(deliver, client, chunk, settings)] = chunk
-                if in_flight:
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    settle(list(done))
-        except KeyboardInterrupt:
-            # Finish the bookkeeping of what is already in flight; send nothing more.
-            outcome.interrupted = True
-            log.warning("interrupted: finishing %d request(s) in flight", len(in_flight))
-            settle(list(wait(in_flight).done))
+    def stopping() -> bool:
+        return bool(outcome.stopped) or interrupts.requested
+
+    with Interrupts() as interrupts, ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="smsbatch-send") as pool:
+        while (queue and not stopping()) or in_flight:
+            while queue and len(in_flight) < settings.concurrency and not stopping():
+                throttle.wait(len(queue[0]))
+                if stopping():
+                    break
+                rows = queue.popleft()
+                chunk = start(results, journal, run_id, rows)
+                outcome.attempted += len(rows)
+                in_flight[pool.submit(deliver, client, chunk, settings)] = chunk
+            if in_flight:
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                settle(list(done))
+        outcome.interrupted = interrupts.requested
     unsent = [row for rows in queue for row in rows]
     if outcome.interrupted:
         mark(results, unsent, "failed", "not sent: the run was interrupted; rerun the same "

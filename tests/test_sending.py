@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from urllib.parse import parse_qs, unquote
 
 import pandas as pd
@@ -236,7 +238,7 @@ def test_ctrl_c_finishes_in_flight_bookkeeping_and_sends_nothing_more(client, jo
     responses.post(BASE + "bulk_json/", json=bulk_reply(wire[2:4]))
 
     def interrupt(count: int) -> None:
-        raise KeyboardInterrupt  # as if Ctrl-C arrived right after the first chunk
+        os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, right after the first chunk
 
     outcome = send(results, client, journal, chunk_size=2, progress=interrupt)
     assert outcome.interrupted

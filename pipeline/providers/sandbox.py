@@ -62,6 +62,7 @@ class SandboxServer:
         faults: Faults | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.outbox_path = Path(outbox)
         # `balance` only seeds a new outbox; a reopened one keeps its own (sandbox_store.py).
         try:
             self._store = Store(outbox, balance=balance, clock=clock)

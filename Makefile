@@ -25,6 +25,7 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_check.py
+	$(BIN)/python benchmarks/bench_send.py
 
 sandbox: install
 	$(BIN)/smsbatch sandbox

@@ -244,7 +244,7 @@ def test_provider_stop_is_exit_3_and_every_row_is_still_written(workdir, monkeyp
     with SandboxServer(workdir / "poor.sqlite", api_key=KEY, balance=10) as server:
         result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--provider",
                      "textlocal", "--base-url", server.url, "--sender", "ACMEST", "--yes",
-                     "--chunk-size", "8")
+                     "--chunk-size", "8", "--concurrency", "1")  # one in flight: a fixed order
         outbox = server.outbox()
     assert result.exit_code == 3
     assert result.stderr.startswith("error: Textlocal error 7: Insufficient credits")

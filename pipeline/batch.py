@@ -82,7 +82,12 @@ class BatchResult:
 def default_out_path(sheet_path: Path, now: datetime | None = None) -> Path:
     """`output/<sheet-stem>-results-<YYYYmmdd-HHMMSS>.xlsx` (contract §2)."""
     now = now or datetime.now()
-    return OUTPUT_DIR / f"{sheet_path.stem}-results-{now:%Y%m%d-%H%M%S}.xlsx"
+    path = OUTPUT_DIR / f"{sheet_path.stem}-results-{now:%Y%m%d-%H%M%S}.xlsx"
+    serial = 2
+    while path.exists():  # two runs in the same second keep both workbooks
+        path = OUTPUT_DIR / f"{sheet_path.stem}-results-{now:%Y%m%d-%H%M%S}-{serial}.xlsx"
+        serial += 1
+    return path
 
 
 def prepare(sheet: Sheet, template: Template) -> Prepared:

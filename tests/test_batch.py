@@ -86,3 +86,16 @@ def test_credits_count_every_part(tmp_path):
     assert prepared.results["encoding"].tolist() == ["GSM-7", "UCS-2"]
     assert prepared.results["segments"].tolist() == [1, 3]
     assert prepared.credits() == 4
+
+
+def test_default_out_path_never_overwrites_a_workbook_from_the_same_second(tmp_path,
+                                                                            monkeypatch):
+    from datetime import datetime
+
+    monkeypatch.chdir(tmp_path)
+    when = datetime(2026, 11, 26, 9, 5, 7)
+    first = batch.default_out_path(Path("c.xlsx"), when)
+    first.parent.mkdir()
+    first.write_bytes(b"x")
+    assert batch.default_out_path(Path("c.xlsx"), when) == Path(
+        "output/c-results-20261126-090507-2.xlsx")

@@ -9,21 +9,23 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline import encoding, phones, schema
-from pipeline.errors import Cancelled
+from pipeline.compliance import Rules
+from pipeline.errors import Cancelled, InputError, ProviderError, TransportError
 from pipeline.journal import DEFAULT_JOURNAL, Journal, Run, RunIdentity
+from pipeline.prepare import Prepared, prepare
 from pipeline.providers.textlocal import BULK_LIMIT, TextlocalClient
-from pipeline.results import RESULT_COLUMNS, STATUSES, write_results
+from pipeline.results import STATUSES, write_results
 from pipeline.resume import Resumed, apply_journal
-from pipeline.sending import SendSettings, send_ready
-from pipeline.sheet import Sheet, load_sheet
-from pipeline.template import Template, load_template
+from pipeline.sending import SendSettings, mark, send_ready
+from pipeline.sheet import load_sheet
+from pipeline.template import load_template
+from pipeline.window import IST, Clock, system_clock
 
 OUTPUT_DIR = Path("output")
 
@@ -31,26 +33,6 @@ ProgressCallback = Callable[[int], None]
 
 # Statuses that mean "this row was handed to the provider and accepted".
 ACCEPTED = ("sent", "scheduled")
-
-
-@dataclass
-class Prepared:
-    """A validated, merged sheet: one results row per input row, before any sending."""
-
-    sheet: Sheet
-    template: Template
-    results: pd.DataFrame  # index = source_row; columns = RESULT_COLUMNS without source_row
-    started_at: datetime = field(default_factory=lambda: datetime.now().astimezone())
-
-    @property
-    def ready(self) -> pd.DataFrame:
-        """The rows that would be sent."""
-        return self.results[self.results["status"] == "ready"]
-
-    def credits(self, rows: pd.DataFrame | None = None) -> int:
-        """Credits the given rows (default: every ready row) cost: one per segment per number."""
-        rows = self.ready if rows is None else rows
-        return int(rows["segments"].sum())
 
 
 @dataclass
@@ -90,71 +72,20 @@ def default_out_path(sheet_path: Path, now: datetime | None = None) -> Path:
     return path
 
 
-def prepare(sheet: Sheet, template: Template) -> Prepared:
-    """Normalise numbers, find invalid ones and duplicates, merge and measure every message."""
-    frame = sheet.frame
-    index = frame.index
-    n = len(frame)
-
-    e164 = phones.normalise_many(frame[sheet.phone_column])
-    normalised = pd.DataFrame({"phone_e164": e164}, index=index, dtype=object)
-    invalid = set(schema.invalid_phone_rows(normalised))
-
-    columns = {name: frame[name].tolist() for name in template.columns}
-    messages, missing = template.render(columns, n)
-    encodings, segments = encoding.analyse(messages)
-
-    status: list[str] = ["ready"] * n
-    detail: list[str | None] = [None] * n
-    first_row: dict[str, int] = {}
-    raw_phones = frame[sheet.phone_column].tolist()
-    # Precedence: a bad number can never be sent; then duplicates (contract §4: the first row
-    # with a number is the one sent); then empty cells the template needs (contract §5).
-    for i, row in enumerate(index):
-        if row in invalid:
-            status[i] = "invalid_number"
-            detail[i] = phones.explain(raw_phones[i])
-            continue
-        number = e164[i]
-        first = first_row.setdefault(number, row)
-        if first != row:
-            status[i] = "duplicate"
-            detail[i] = f"same number as row {first}"
-        elif missing[i] is not None:
-            status[i] = "missing_field"
-            detail[i] = f"{missing[i]} is empty"
-
-    results = pd.DataFrame(
-        {
-            "phone_e164": e164,
-            "message": messages,
-            "encoding": encodings,
-            "segments": segments,
-            "status": status,
-            "detail": detail,
-            "provider_message_id": None,
-            "batch_id": None,
-            "sent_at": None,
-            "delivery_status": None,
-        },
-        index=index,
-        dtype=object,
-    )
-    assert list(results.columns) == list(RESULT_COLUMNS[1:])
-    return Prepared(sheet=sheet, template=template, results=results)
-
-
 def load(
     sheet_path: str | Path,
     template_path: str | Path,
     *,
     sheet: str | None = None,
     phone_column: str | None = None,
+    rules: Rules | None = None,
+    checking: bool = False,
 ) -> Prepared:
     """Read the sheet and the template and prepare every row (no network)."""
     loaded = load_sheet(sheet_path, sheet=sheet, phone_column=phone_column)
     template = load_template(template_path, list(loaded.frame.columns))
-    return prepare(loaded, template)
+    return prepare(loaded, template, rules, checking=checking,
+                   template_source=Path(template_path).name)
 
 
 def check(
@@ -163,10 +94,12 @@ def check(
     *,
     sheet: str | None = None,
     phone_column: str | None = None,
+    rules: Rules | None = None,
     out: str | Path | None = None,
 ) -> BatchResult:
     """Validate and merge without sending; write the results workbook with `ready` rows."""
-    prepared = load(sheet_path, template_path, sheet=sheet, phone_column=phone_column)
+    prepared = load(sheet_path, template_path, sheet=sheet, phone_column=phone_column,
+                    rules=rules, checking=True)
     return finish(prepared, out, mode="check", provider=None, sender=None)
 
 
@@ -215,7 +148,9 @@ def build_summary(
         ("credits", int(going["segments"].sum())),
         ("unicode messages", int((going["encoding"] == "UCS-2").sum())),
         ("provider", provider or "none (check only)"),
+        ("route", prepared.rules.route),
         ("sender", sender or ""),
+        ("DLT templates", "checked" if prepared.rules.dlt is not None else "not checked"),
         ("input file", sheet.path.name),
         ("input sha256", sheet.sha256),
         ("worksheet", sheet.name or ""),
@@ -240,6 +175,7 @@ class Plan:
     resumed: Resumed
     going: pd.DataFrame  # the rows this run will hand to the provider
     credits: int
+    balance: int | None = None  # the provider's balance before sending (not in test mode)
 
 
 def send(
@@ -258,6 +194,7 @@ def send(
     out: str | Path | None = None,
     before_send: Callable[[Plan], bool] | None = None,
     progress: ProgressCallback | None = None,
+    clock: Clock = system_clock,
 ) -> BatchResult:
     """Send the prepared ready rows through `client`, journalled, and write the workbook.
 
@@ -265,20 +202,35 @@ def send(
     sends only rows never accepted; earlier outcomes are carried into the workbook.
     `before_send(plan)` may show the plan and return False to cancel (raises `Cancelled`,
     nothing sent, nothing written). A provider stop (bad key, no credits) or Ctrl-C still
-    writes every row: unsent ones are `failed` with the reason.
+    writes every row: unsent ones are `failed` with the reason. Before anything is sent, a
+    balance below the credits needed stops the run (ProviderError, exit 3) unless `test`, and
+    promotional messages outside their window are scheduled for its next opening (or, with
+    `rules.schedule` off, refused with InputError).
     """
+    rules = prepared.rules
     settings = SendSettings(sender=sender, chunk_size=chunk_size, limit=limit, test=test,
-                            concurrency=concurrency, rate=rate)
+                            concurrency=concurrency, rate=rate, window=rules.window,
+                            schedule=rules.schedule, optouts=rules.provider_optouts,
+                            clock=clock)
     sheet = prepared.sheet
     identity = RunIdentity(input_path=str(sheet.path.resolve()), worksheet=sheet.name,
-                           template=prepared.template.text, sender=sender, route="service",
+                           template=prepared.template.text, sender=sender, route=rules.route,
                            provider=provider, test=test)
+    check_window(rules, clock)
     with Journal.open(journal) as book:
         run = book.begin_run(identity, sheet.sha256)
         resumed = apply_journal(prepared.results, book.entries(run.id),
                                 resend_unknown=resend_unknown)
         going = prepared.ready if limit is None else prepared.ready.head(limit)
-        plan = Plan(run=run, resumed=resumed, going=going, credits=prepared.credits(going))
+        credits = prepared.credits(going)
+        try:
+            balance = preflight_balance(client, credits, skip=test or going.empty)
+        except (ProviderError, TransportError) as exc:  # bad key, too few credits, no network
+            # Nothing was sent; still a workbook for every row (contract §2, exit 3).
+            mark(prepared.results, prepared.ready.index.tolist(), "failed", f"not sent: {exc}")
+            return finish(prepared, out, mode="test" if test else "send", provider=provider,
+                          sender=sender, stopped=str(exc), balance=None)
+        plan = Plan(run=run, resumed=resumed, going=going, credits=credits, balance=balance)
         if before_send is not None and not before_send(plan):
             raise Cancelled("nothing sent")
         outcome = send_ready(prepared.results, client, book, run.id, settings,
@@ -297,3 +249,27 @@ def send(
     result.interrupted = outcome.interrupted
     result.attempted = outcome.attempted
     return result
+
+
+def check_window(rules: Rules, clock: Clock) -> None:
+    """With --no-schedule, refuse a promotional run outside its window (exit 2)."""
+    if rules.window is None or rules.schedule:
+        return
+    now = clock()
+    if not rules.window.is_open(now):
+        opens = rules.window.next_opening(now)
+        raise InputError(
+            f"promotional messages may only go out {rules.window.describe()} and it is now "
+            f"{now.astimezone(IST):%H:%M} IST; rerun after {opens:%Y-%m-%d %H:%M} IST, or drop "
+            "--no-schedule to schedule them for then")
+
+
+def preflight_balance(client: TextlocalClient, credits: int, *, skip: bool) -> int | None:
+    """The provider's balance, refusing a run it cannot pay for (issue 5: before any send)."""
+    if skip:
+        return None
+    balance = client.balance()
+    if balance < credits:
+        raise ProviderError(f"insufficient credits: this run needs {credits} credits and the "
+                            f"balance is {balance}; top up, or send fewer with --limit", code=7)
+    return balance

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import click
 
 SANDBOX_SENDER = "TXTLCL"  # Textlocal's historical default header; the sandbox accepts it
-SENDER_PATTERN = re.compile(r"^(?:[A-Za-z]{6}|\d{6})$")
 DEFAULT_SANDBOX_PORT = 8787
 
 
@@ -65,6 +63,20 @@ def sheet_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--out", metavar="PATH", type=click.Path(path_type=Path),
                      help="Results workbook "
                      "[default: output/<sheet>-results-<YYYYmmdd-HHMMSS>.xlsx]."),
+        click.option("--route", type=click.Choice(["transactional", "service", "promotional"]),
+                     default="service", show_default=True,
+                     help="DLT route: sender shape, time window and opt-out rules."),
+        click.option("--dlt-template", metavar="FILE", type=click.Path(path_type=Path),
+                     help="Registered DLT templates (.txt one per line, or .csv id,category,"
+                     "text); every message must match one exactly."),
+        click.option("--dlt-var-max", type=click.IntRange(1, 500), metavar="N",
+                     help="Most characters one {#var#} may hold [default: 30]."),
+        click.option("--suppress", metavar="FILE", type=click.Path(path_type=Path),
+                     multiple=True,
+                     help="Opt-out / DND numbers (.txt, .csv or .xlsx; repeatable): opted_out."),
+        click.option("--gsm-only", is_flag=True,
+                     help="Replace look-alikes (curly quotes, dashes, NBSP, ...) with GSM-7 "
+                     "characters so messages are not sent as Unicode."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -75,18 +87,19 @@ def sheet_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @sheet_options
 @handle_errors
 def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
-          phone_column: str | None, out: Path | None) -> None:
+          phone_column: str | None, out: Path | None, **rule_options: Any) -> None:
     """Validate and merge only; no network.
 
     Writes the results workbook with a status for every row: ready, invalid_number,
-    duplicate or missing_field.
+    duplicate, missing_field, opted_out, template_mismatch or rejected (too long).
     """
-    from pipeline import batch
+    from pipeline import batch, console
+    from pipeline.compliance import load_rules
 
+    rules = load_rules(**rule_options)
     result = batch.check(sheet_path, template_path, sheet=sheet_name,
-                         phone_column=phone_column, out=out)
-    from pipeline import console
-
+                         phone_column=phone_column, rules=rules, out=out)
+    console.print_warnings(result.prepared.warnings)
     console.print_summary(result, mode="check")
 
 
@@ -114,6 +127,13 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
               help="SQLite journal that makes reruns resume instead of resending.")
 @click.option("--resend-unknown", is_flag=True,
               help="Also resend rows whose earlier outcome is unknown (may duplicate).")
+@click.option("--promo-window", metavar="HH:MM-HH:MM",
+              help="Promotional hours in IST [default: 10:00-21:00].")
+@click.option("--no-schedule", is_flag=True,
+              help="Promotional, outside the window: refuse to start instead of scheduling "
+              "the messages for the next opening.")
+@click.option("--provider-optouts", is_flag=True,
+              help="Ask Textlocal to skip numbers on its own and your account's opt-out lists.")
 @click.option("--yes", "-y", "assume_yes", is_flag=True,
               help="Skip the confirmation prompt before a real (textlocal) send.")
 @handle_errors
@@ -121,7 +141,7 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
          phone_column: str | None, out: Path | None, provider: str, base_url: str | None,
          sender: str | None, chunk_size: int, limit: int | None, test_mode: bool,
          concurrency: int, rate: float | None, journal_path: Path, resend_unknown: bool,
-         assume_yes: bool) -> None:
+         assume_yes: bool, **rule_options: Any) -> None:
     """Validate, merge and send the messages.
 
     Sends through the built-in sandbox unless --provider textlocal; a real send asks for
@@ -129,12 +149,16 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
     sent. Writes the results workbook with a status for every row.
     """
     from pipeline import batch, console
+    from pipeline.compliance import load_rules
     from pipeline.errors import Cancelled
     from pipeline.providers import open_provider
 
-    sender = resolve_sender(sender, provider)
+    rule_options["schedule"] = not rule_options.pop("no_schedule")
+    sender = resolve_sender(sender, provider, rule_options["route"])
+    rules = load_rules(**rule_options)
     prepared = batch.load(sheet_path, template_path, sheet=sheet_name,
-                          phone_column=phone_column)
+                          phone_column=phone_column, rules=rules)
+    console.print_warnings(prepared.warnings)
     progress = console.Progress()
 
     def before_send(plan: batch.Plan) -> bool:
@@ -247,8 +271,16 @@ def balance(provider: str, base_url: str | None) -> None:
               "--hang-seconds.")
 @click.option("--hang-seconds", type=click.FloatRange(0, 3600), default=30.0,
               show_default=True, help="Fault: how long those answers hang.")
+@click.option("--promo-window", metavar="HH:MM-HH:MM", default="10:00-21:00",
+              show_default=True,
+              help="Hours (IST) a 6-digit promotional sender may send; else error 192.")
+@click.option("--dlt-template", metavar="FILE", type=click.Path(path_type=Path),
+              help="Registered DLT templates; other message texts get error 80.")
+@click.option("--optouts", metavar="FILE", type=click.Path(path_type=Path),
+              help="Opt-out numbers, skipped when a request sets optouts=true.")
 @handle_errors
-def sandbox(port: int, outbox: Path, start_balance: int, **faults: Any) -> None:
+def sandbox(port: int, outbox: Path, start_balance: int, promo_window: str,
+            dlt_template: Path | None, optouts: Path | None, **faults: Any) -> None:
     """Run the sandbox provider in the foreground.
 
     The sandbox speaks Textlocal's API on 127.0.0.1 and records accepted messages in an
@@ -256,9 +288,22 @@ def sandbox(port: int, outbox: Path, start_balance: int, **faults: Any) -> None:
     failing provider (K counts sending requests; 0 = off).
     """
     from pipeline.providers.sandbox import Faults, SandboxServer
+    from pipeline.window import Window
 
     chosen = Faults(**faults)
-    server = SandboxServer(outbox, balance=start_balance, port=port, faults=chosen)
+    templates = None
+    if dlt_template is not None:
+        from pipeline.dlt import load_dlt_templates
+
+        templates = load_dlt_templates(dlt_template)
+    opted_out = None
+    if optouts is not None:
+        from pipeline.suppress import load_suppression
+
+        opted_out = load_suppression([optouts]).numbers
+    server = SandboxServer(outbox, balance=start_balance, port=port, faults=chosen,
+                           promo_window=Window.parse(promo_window), dlt_templates=templates,
+                           optouts=opted_out)
     click.echo(f"Sandbox Textlocal API on {server.url} (outbox {outbox}); Ctrl-C stops it.")
     click.echo(f"Faults: {chosen.describe()}")
     click.echo(f"Use it with: smsbatch send SHEET -t TEMPLATE --base-url {server.url}")
@@ -270,16 +315,15 @@ def sandbox(port: int, outbox: Path, start_balance: int, **faults: Any) -> None:
         server.stop()
 
 
-def resolve_sender(sender: str | None, provider: str) -> str:
-    """The sender ID to use, checked for the DLT header shape (6 letters, or 6 digits)."""
+def resolve_sender(sender: str | None, provider: str, route: str) -> str:
+    """The sender ID to use, checked for the DLT header shape of the route."""
+    from pipeline.compliance import check_sender
     from pipeline.errors import InputError
 
     if not sender:
-        if provider == "sandbox":
+        if provider == "sandbox" and route != "promotional":
             return SANDBOX_SENDER
-        raise InputError("no sender ID: pass --sender or set TEXTLOCAL_SENDER to your "
-                         "DLT-approved 6-letter header")
-    if not SENDER_PATTERN.match(sender):
-        raise InputError(f"sender {sender!r} is not a DLT header: use the 6 letters "
-                         "(or 6 digits for promotional) registered on DLT")
-    return sender
+        wanted = "6-digit promotional" if route == "promotional" else "6-letter"
+        raise InputError(f"no sender ID: pass --sender or set TEXTLOCAL_SENDER to your "
+                         f"DLT-approved {wanted} header")
+    return check_sender(sender, route)

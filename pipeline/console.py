@@ -44,6 +44,12 @@ class Progress:
             self.bar = None
 
 
+def print_warnings(warnings: list[str]) -> None:
+    """Each warning once, on stderr."""
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
 def print_plan(plan: Any) -> None:
     """Say what earlier runs settled and what this run will do."""
     resumed = plan.resumed
@@ -63,6 +69,9 @@ def print_plan(plan: Any) -> None:
                    "is unknown: these numbers may get the message twice", err=True)
     if plan.going.empty and not plan.run.new:
         click.echo("Nothing to send: every row of this job was settled by earlier runs.")
+    elif plan.balance is not None:
+        click.echo(f"Sending {len(plan.going)} messages: {plan.credits} credits of the "
+                   f"{plan.balance} left.")
 
 
 def print_confirmation_request(plan: Any, sender: str | None) -> None:
@@ -84,7 +93,8 @@ def print_summary(result: Any, mode: str) -> None:
     lines = [("rows", len(result.results))]
     lines += [(LABELS.get(s, s), counts[s]) for s in shown]
     lines += [(LABELS.get(s, s), n) for s, n in counts.items() if n and s not in shown]
-    lines += [("segments", summary["segments"]), ("credits", summary["credits"])]
+    lines += [("messages", summary["messages"]), ("unicode", summary["unicode messages"]),
+              ("segments", summary["segments"]), ("credits", summary["credits"])]
     if result.balance is not None:
         lines.append(("balance", result.balance))
     width = max(len(label) for label, _ in lines)

@@ -5,12 +5,18 @@ default alphabet or its extension table (extension characters are ESC-prefixed, 
 2 septets); otherwise the whole message is UCS-2. GSM-7 fits 160 septets in one part and 153 per
 part when concatenated (7 septets go to the UDH); UCS-2 fits 70 UTF-16 code units, 67 per part.
 Textlocal charges one credit per part per recipient.
+
+Also here: to_gsm() swaps typographic look-alikes (’ “ – … NBSP) for their GSM 03.38 twins,
+length_problem() checks the provider's 5-part cap, and describe_unicode() says which characters
+make a message Unicode.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Container, Sequence
+from functools import cache
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
@@ -133,3 +139,148 @@ def analyse(messages: Sequence[str | None]) -> tuple[list[str | None], list[int 
 def non_gsm_characters(text: str) -> list[tuple[int, str]]:
     """(1-based character position, character) for each character that forces UCS-2."""
     return [(m.start() + 1, m.group()) for m in _NOT_GSM.finditer(text)]
+
+
+# --- look-alikes, length cap, and why a message is Unicode --------------------------------
+
+# Characters that word processors and phones put in place of a GSM 03.38 one, and that look
+# the same (or near enough) on a handset. One of them turns a whole message into UCS-2, which
+# more than halves the characters per part (contract §5: 160/153 vs 70/67). Only substitutions
+# that keep the meaning are here: curly quotes and primes, dashes and the minus sign, the
+# Unicode spaces, the ellipsis, the bullet (a list marker, shown as "-"), and invisible
+# characters (zero-width space, word joiner, byte-order mark, soft hyphen) are dropped.
+# Left alone on purpose: ZWJ/ZWNJ (they shape Indic scripts and emoji), combining marks
+# (dropping one changes the letter), ₹ (a different symbol, not a look-alike), tab.
+GSM_LOOKALIKES: dict[str, str] = {
+    # single quotes, apostrophes, primes, accents used as apostrophes
+    "\u2018": "'",  # ‘ LEFT SINGLE QUOTATION MARK
+    "\u2019": "'",  # ’ RIGHT SINGLE QUOTATION MARK (the usual "smart" apostrophe)
+    "\u201a": "'",  # ‚ SINGLE LOW-9 QUOTATION MARK
+    "\u201b": "'",  # ‛ SINGLE HIGH-REVERSED-9 QUOTATION MARK
+    "\u2032": "'",  # ′ PRIME
+    "\u2039": "'",  # ‹ SINGLE LEFT-POINTING ANGLE QUOTATION MARK
+    "\u203a": "'",  # › SINGLE RIGHT-POINTING ANGLE QUOTATION MARK
+    "\u02bc": "'",  # ʼ MODIFIER LETTER APOSTROPHE
+    "\u00b4": "'",  # ´ ACUTE ACCENT (typed as an apostrophe)
+    "`": "'",  # ` GRAVE ACCENT (not in GSM 03.38; typed as an apostrophe)
+    # double quotes
+    "\u201c": '"',  # “ LEFT DOUBLE QUOTATION MARK
+    "\u201d": '"',  # ” RIGHT DOUBLE QUOTATION MARK
+    "\u201e": '"',  # „ DOUBLE LOW-9 QUOTATION MARK
+    "\u201f": '"',  # ‟ DOUBLE HIGH-REVERSED-9 QUOTATION MARK
+    "\u2033": '"',  # ″ DOUBLE PRIME
+    "\u00ab": '"',  # « LEFT-POINTING DOUBLE ANGLE QUOTATION MARK
+    "\u00bb": '"',  # » RIGHT-POINTING DOUBLE ANGLE QUOTATION MARK
+    # hyphens, dashes, minus, bullet
+    "\u2010": "-",  # ‐ HYPHEN
+    "\u2011": "-",  # ‑ NON-BREAKING HYPHEN
+    "\u2012": "-",  # ‒ FIGURE DASH
+    "\u2013": "-",  # – EN DASH
+    "\u2014": "-",  # — EM DASH
+    "\u2015": "-",  # ― HORIZONTAL BAR
+    "\u2212": "-",  # − MINUS SIGN
+    "\u2022": "-",  # • BULLET
+    # spaces (U+2000..U+200A: en quad .. hair space)
+    "\u00a0": " ",  # NO-BREAK SPACE
+    "\u202f": " ",  # NARROW NO-BREAK SPACE
+    "\u205f": " ",  # MEDIUM MATHEMATICAL SPACE
+    "\u3000": " ",  # IDEOGRAPHIC SPACE
+    **{chr(code): " " for code in range(0x2000, 0x200B)},
+    # invisible: dropped
+    "\u200b": "",  # ZERO WIDTH SPACE
+    "\u2060": "",  # WORD JOINER
+    "\ufeff": "",  # ZERO WIDTH NO-BREAK SPACE (byte-order mark)
+    "\u00ad": "",  # SOFT HYPHEN
+    # ellipsis
+    "\u2026": "...",  # … HORIZONTAL ELLIPSIS
+}
+
+# The regex finds the few look-alikes in C; str.translate would look up every character of a
+# non-ASCII text in a dict, 3x slower on a Hindi message.
+_LOOKALIKE = re.compile("[" + re.escape("".join(GSM_LOOKALIKES)) + "]")
+_GSM_ALL = GSM_BASIC | GSM_EXTENSION
+
+# textlocal-api.md §7: 5 parts at most. GSM-7: "truncated to 765 characters" (5 x 153). The
+# unicode cap is not documented [I]: 5 x 67 UTF-16 units is the conservative guess, and the
+# sandbox refuses longer messages the same way (sandbox_api.py).
+MAX_PARTS = 5
+MAX_UCS2_UNITS: int = MAX_PARTS * _PER_PART[UCS2]
+
+# Up to this many characters no message can need more than 5 parts (160 emoji = 320 UTF-16
+# units, 33 to a part: 5 parts), so length_problem() can answer without measuring.
+_ALWAYS_FITS = 160
+
+
+def to_gsm(text: str) -> str:
+    """`text` with each GSM_LOOKALIKES character replaced by its GSM 03.38 equivalent."""
+    return _LOOKALIKE.sub(_replace_lookalike, text)
+
+
+def _replace_lookalike(match: re.Match[str]) -> str:
+    return GSM_LOOKALIKES[match.group()]
+
+
+@cache
+def _show(char: str) -> str:
+    """A character for a one-line message: the glyph, or its code when it is invisible."""
+    if char.isprintable() and not char.isspace() and unicodedata.category(char)[0] != "M":
+        return f"{char} U+{ord(char):04X}"
+    # Spaces, controls and combining marks cannot be seen alone: name them instead.
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {name}" if name else f"U+{ord(char):04X}"
+
+
+def _glyph(char: str) -> str:
+    """The character itself if it can be seen alone, else its U+ code."""
+    return char if char.isprintable() and not char.isspace() else f"U+{ord(char):04X}"
+
+
+def length_problem(text: str) -> str | None:
+    """None if `text` fits the provider's 5 parts, else why not ("too long: ...")."""
+    if len(text) <= _ALWAYS_FITS:
+        return None
+    encoding, parts = _measure(text)
+    if parts <= MAX_PARTS:
+        return None
+    if encoding == GSM7:
+        doubles = _EXT.findall(text)  # ESC + septet: 2 each (TS 23.038 §6.2.1.1)
+        size, cap, kind = len(text) + len(doubles), MAX_GSM_CHARS, "GSM-7"
+    else:
+        doubles = _ASTRAL.findall(text)  # surrogate pairs: 2 UTF-16 units each
+        size, cap, kind = len(text) + len(doubles), MAX_UCS2_UNITS, "Unicode"
+    found = f"{size} {kind} characters"
+    if doubles:
+        distinct = list(dict.fromkeys(doubles))
+        shown = " ".join(_glyph(char) for char in distinct[:3])
+        found += f", {shown}{' ...' if len(distinct) > 3 else ''} counting 2"
+    limit = f"(max {cap}, {MAX_PARTS} parts)"
+    if size > cap:
+        return f"too long: {found} {limit}"
+    # Within the cap, yet a 2-unit character at a part boundary moves whole to the next part
+    # (see _split), so the message needs one more part than its length suggests.
+    return (
+        f"too long: {found}, need {parts} parts because such a character is never split "
+        f"across two parts {limit}"
+    )
+
+
+def describe_unicode(text: str, limit: int = 3) -> str | None:
+    """None for GSM-7 text, else which characters make it Unicode and where (1-based)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, not {limit}")
+    first = _NOT_GSM.search(text)
+    if first is None:
+        return None
+    # The set difference counts the distinct characters in C; the scan stops at `limit`.
+    total = len(set(text[first.start() :]).difference(_GSM_ALL))
+    seen: dict[str, int] = {}
+    for match in _NOT_GSM.finditer(text, first.start()):
+        char = match.group()
+        if char not in seen:
+            seen[char] = match.start() + 1
+            if len(seen) == limit:
+                break
+    shown = [f"{_show(char)} at position {position}" for char, position in seen.items()]
+    if total > len(seen):
+        shown.append(f"+{total - len(seen)} more")
+    return "Unicode because of " + ", ".join(shown)

@@ -30,6 +30,8 @@ from pipeline.errors import InputError
 RESULT_COLUMNS: tuple[str, ...] = (
     "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
     "provider_message_id", "batch_id", "sent_at", "delivery_status",
+    # Added after the contract's list (issue 5), so its column positions stay as they were.
+    "credits", "dlt_template_id",
 )
 STATUSES: tuple[str, ...] = (
     "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
@@ -277,9 +279,9 @@ def read_results(path: str | Path) -> pd.DataFrame:
     grid[grid == ""] = None  # calamine reads an empty cell as ''
     frame = pd.DataFrame(grid, columns=header, dtype=object)
     frame.index = pd.Index(frame.pop("source_row").astype("int64"), name="source_row")
-    # segments is a count: give it back as int, not as the float Excel stores
-    frame["segments"] = pd.Series(
-        [int(v) if isinstance(v, float) and v.is_integer() else v for v in frame["segments"]],
-        index=frame.index, dtype=object,
-    )
+    # segments and credits are counts: give them back as int, not as the float Excel stores
+    for count in ("segments", "credits"):
+        frame[count] = pd.Series(
+            [int(v) if isinstance(v, float) and v.is_integer() else v for v in frame[count]],
+            index=frame.index, dtype=object)
     return frame

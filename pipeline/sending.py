@@ -32,6 +32,7 @@ from pipeline.errors import NotSentError, OutcomeUnknown, ProviderError
 from pipeline.journal import Journal, Outcome, Pending, row_key
 from pipeline.providers.textlocal import BULK_LIMIT, BulkResponse, Outgoing, TextlocalClient
 from pipeline.retry import RetryPolicy, call_with_retries
+from pipeline.window import IST, Clock, Window, system_clock
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class SendSettings:
     concurrency: int = 4
     rate: float | None = None  # messages per second, None = as fast as the provider answers
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    window: Window | None = None  # promotional route: the hours messages may go out
+    schedule: bool = True  # outside the window: schedule for its next opening, else stop
+    optouts: bool = False  # ask the provider to skip its opt-out lists (textlocal-api.md §2.1)
+    clock: Clock = system_clock
 
     def __post_init__(self) -> None:
         if not 1 <= self.chunk_size <= BULK_LIMIT:
@@ -78,6 +83,7 @@ class Chunk:
     rows: list[int]
     keys: list[str]
     messages: list[Outgoing]
+    schedule_time: datetime | None = None  # promotional, outside the window: when it goes
 
 
 class Throttle:
@@ -168,8 +174,10 @@ def send_ready(
             if progress is not None:
                 progress(len(chunk.rows))
 
+    window_closed = False
+
     def stopping() -> bool:
-        return bool(outcome.stopped) or interrupts.requested
+        return bool(outcome.stopped) or interrupts.requested or window_closed
 
     with Interrupts() as interrupts, ThreadPoolExecutor(
             max_workers=settings.concurrency, thread_name_prefix="smsbatch-send") as pool:
@@ -178,8 +186,12 @@ def send_ready(
                 throttle.wait(len(queue[0]))
                 if stopping():
                     break
+                schedule_time = scheduled_for(settings)
+                if schedule_time is False:
+                    window_closed = True
+                    break
                 rows = queue.popleft()
-                chunk = start(results, journal, run_id, rows)
+                chunk = start(results, journal, run_id, rows, schedule_time)
                 outcome.attempted += len(rows)
                 in_flight[pool.submit(deliver, client, chunk, settings)] = chunk
             if in_flight:
@@ -193,10 +205,26 @@ def send_ready(
     elif outcome.stopped:
         mark(results, unsent, "failed", f"not sent: the provider stopped the run "
              f"({outcome.stopped})")
+    elif window_closed and settings.window is not None:
+        opens = settings.window.next_opening(settings.clock())
+        mark(results, unsent, "failed", f"not sent: the promotional window "
+             f"{settings.window.describe()} closed; rerun the same command after "
+             f"{opens:%Y-%m-%d %H:%M} IST")
     return outcome
 
 
-def start(results: pd.DataFrame, journal: Journal, run_id: int, rows: list[int]) -> Chunk:
+def scheduled_for(settings: SendSettings) -> datetime | None | bool:
+    """None: send now; a time: schedule for it; False: the window is shut, stop (promotional)."""
+    if settings.window is None:
+        return None
+    now = settings.clock()
+    if settings.window.is_open(now):
+        return None
+    return settings.window.next_opening(now) if settings.schedule else False
+
+
+def start(results: pd.DataFrame, journal: Journal, run_id: int, rows: list[int],
+          schedule_time: datetime | None = None) -> Chunk:
     """Commit the rows as `sending` and build their request (journal first, then network)."""
     numbers = results.loc[rows, "phone_e164"].tolist()
     texts = results.loc[rows, "message"].tolist()
@@ -205,7 +233,8 @@ def start(results: pd.DataFrame, journal: Journal, run_id: int, rows: list[int])
         run_id, [Pending(k, r, n) for k, r, n in zip(keys, rows, numbers, strict=True)])
     messages = [Outgoing(number=phones.to_wire(n), text=t, custom=custom)
                 for n, t in zip(numbers, texts, strict=True)]
-    return Chunk(id=chunk_id, rows=rows, keys=keys, messages=messages)
+    return Chunk(id=chunk_id, rows=rows, keys=keys, messages=messages,
+                 schedule_time=schedule_time)
 
 
 def deliver(client: TextlocalClient, chunk: Chunk, settings: SendSettings) -> BulkResponse:
@@ -215,8 +244,10 @@ def deliver(client: TextlocalClient, chunk: Chunk, settings: SendSettings) -> Bu
         log.warning("chunk %d: not sent (%s); retry %d in %.1f s", chunk.id, error,
                     attempt + 1, delay)
 
+    schedule = int(chunk.schedule_time.timestamp()) if chunk.schedule_time else None
     return call_with_retries(
-        lambda: client.send_bulk(chunk.messages, sender=settings.sender, test=settings.test),
+        lambda: client.send_bulk(chunk.messages, sender=settings.sender, test=settings.test,
+                                 schedule_time=schedule, optouts=settings.optouts),
         settings.retry, on_retry=on_retry)
 
 
@@ -252,13 +283,18 @@ def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
 def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool) -> list[list]:
     """Per row: [status, detail, message id, batch id, sent_at] from the provider's answer."""
     sent_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    status, note = "sent", TEST_DETAIL if test else None
+    if chunk.schedule_time is not None:
+        status = "scheduled"
+        note = (f"scheduled for {chunk.schedule_time.astimezone(IST):%Y-%m-%d %H:%M} IST "
+                "(outside the promotional window)")
+        note += f"; {TEST_DETAIL}" if test else ""
     values = []
     for message in chunk.messages:
         accepted = response.accepted.get(message.number)
         refused = response.refused.get(message.number)
         if accepted is not None:
-            values.append(["sent", TEST_DETAIL if test else None, accepted.message_id,
-                           accepted.batch_id, sent_at])
+            values.append([status, note, accepted.message_id, accepted.batch_id, sent_at])
         elif refused is not None:
             code = f"error {refused.code}: " if refused.code is not None else ""
             values.append(["rejected", f"Textlocal {code}{refused.message}", None, None, None])

@@ -28,6 +28,8 @@ ready            32
 invalid           5
 duplicates        1
 missing           1
+messages         32
+unicode           1
 segments         33
 credits          33
 """
@@ -60,7 +62,7 @@ def test_check_writes_a_status_for_every_row(workdir):
     out = only_results_file(workdir)
     assert result.stdout == EXPECTED_CHECK_OUTPUT + f"Results: {out.relative_to(workdir)}\n"
     table = read_results(out)
-    assert list(table.columns)[-10:] == list(RESULT_COLUMNS[1:])
+    assert list(table.columns)[-len(RESULT_COLUMNS) + 1:] == list(RESULT_COLUMNS[1:])
     assert table.index.tolist() == [*range(2, 22), *range(23, 42)]  # blank row 22 skipped
     assert table.index[table["status"] == "ready"].tolist() == SENT_ROWS
     assert table.loc[16, "status"] == "invalid_number"
@@ -173,8 +175,8 @@ def test_textlocal_without_a_sender_is_exit_2(workdir, monkeypatch):
 def test_malformed_sender_is_exit_2(workdir):
     result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--sender", "AB-1")
     assert_clean_failure(result, workdir, (
-        "error: sender 'AB-1' is not a DLT header: use the 6 letters (or 6 digits for "
-        "promotional) registered on DLT"))
+        "error: sender 'AB-1' does not fit the service route: it must be 6 letters (your DLT "
+        "header, case as registered); fix --sender / TEXTLOCAL_SENDER or --route"))
 
 
 @pytest.fixture
@@ -239,20 +241,37 @@ def test_limit_and_chunk_size(textlocal, workdir):
     assert set(table.loc[SENT_ROWS[5:], "status"]) == {"failed"}
 
 
-def test_provider_stop_is_exit_3_and_every_row_is_still_written(workdir, monkeypatch):
+def test_too_few_credits_is_exit_3_before_anything_is_sent(workdir, monkeypatch):
     monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY)
     with SandboxServer(workdir / "poor.sqlite", api_key=KEY, balance=10) as server:
         result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--provider",
-                     "textlocal", "--base-url", server.url, "--sender", "ACMEST", "--yes",
-                     "--chunk-size", "8", "--concurrency", "1")  # one in flight: a fixed order
+                     "textlocal", "--base-url", server.url, "--sender", "ACMEST", "--yes")
         outbox = server.outbox()
     assert result.exit_code == 3
-    assert result.stderr.startswith("error: Textlocal error 7: Insufficient credits")
+    assert result.stderr == ("error: insufficient credits: this run needs 33 credits and the "
+                             "balance is 10; top up, or send fewer with --limit\n")
+    assert outbox == []
     table = read_results(only_results_file(workdir))
     assert len(table) == 39
-    assert len(outbox) == 8  # the first chunk fitted the 10 credits
-    assert (table["status"] == "sent").sum() == 8
-    assert (table["status"] == "failed").sum() == 24
+    assert (table["status"] == "failed").sum() == 32
+    assert table.loc[2, "detail"] == (
+        "not sent: insufficient credits: this run needs 33 credits and the balance is 10; "
+        "top up, or send fewer with --limit")
+
+
+def test_provider_stop_mid_run_is_exit_3_and_every_row_is_still_written(workdir, monkeypatch):
+    monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY)
+    with SandboxServer(workdir / "o.sqlite", api_key=KEY, senders=["OTHERS"]) as server:
+        result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--provider",
+                     "textlocal", "--base-url", server.url, "--sender", "ACMEST", "--yes",
+                     "--chunk-size", "8", "--concurrency", "1")
+        outbox = server.outbox()
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: Textlocal error 43: Invalid sender name")
+    assert outbox == []
+    table = read_results(only_results_file(workdir))
+    assert len(table) == 39
+    assert (table["status"] == "failed").sum() == 32
     assert table.loc[SENT_ROWS[8], "detail"].startswith("not sent: the provider stopped the run")
 
 

@@ -7,11 +7,16 @@ import pytest
 from pipeline.encoding import (
     GSM_BASIC,
     GSM_EXTENSION,
+    GSM_LOOKALIKES,
     MAX_GSM_CHARS,
+    MAX_UCS2_UNITS,
     analyse,
     count_segments,
+    describe_unicode,
     encoding_of,
+    length_problem,
     non_gsm_characters,
+    to_gsm,
 )
 
 HINDI = "नमस्ते"  # 6 code points, all in the BMP
@@ -136,3 +141,176 @@ def test_non_gsm_characters_positions():
     assert non_gsm_characters(f"ok {EMOJI}!") == [(4, EMOJI)]
     assert non_gsm_characters("नम a") == [(1, "न"), (2, "म")]
     assert non_gsm_characters("plain {GSM} text €") == []
+
+
+# --- look-alikes -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("char", "replacement"),
+    [
+        ("\u2018", "'"), ("\u2019", "'"), ("\u201a", "'"), ("\u201b", "'"), ("\u2032", "'"),
+        ("\u2039", "'"), ("\u203a", "'"), ("\u02bc", "'"), ("\u00b4", "'"), ("`", "'"),
+        ("\u201c", '"'), ("\u201d", '"'), ("\u201e", '"'), ("\u201f", '"'), ("\u2033", '"'),
+        ("\u00ab", '"'), ("\u00bb", '"'),
+        ("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\u2014", "-"),
+        ("\u2015", "-"), ("\u2212", "-"), ("\u2022", "-"),
+        ("\u00a0", " "), ("\u202f", " "), ("\u205f", " "), ("\u3000", " "),
+        ("\u2000", " "), ("\u2001", " "), ("\u2002", " "), ("\u2003", " "), ("\u2004", " "),
+        ("\u2005", " "), ("\u2006", " "), ("\u2007", " "), ("\u2008", " "), ("\u2009", " "),
+        ("\u200a", " "),
+        ("\u200b", ""), ("\u2060", ""), ("\ufeff", ""), ("\u00ad", ""),
+        ("\u2026", "..."),
+    ],
+)
+def test_to_gsm_each_lookalike(char, replacement):
+    assert GSM_LOOKALIKES[char] == replacement
+    assert encoding_of(char) == "UCS-2"
+    assert to_gsm(f"a{char}b") == f"a{replacement}b"
+    assert encoding_of(to_gsm(f"a{char}b")) == "GSM-7"
+
+
+def test_lookalike_table_is_exactly_the_tested_one():
+    # Every key forces UCS-2 and every value is GSM-7: nothing in the table is a no-op.
+    assert len(GSM_LOOKALIKES) == 45
+    assert all(encoding_of(key) == "UCS-2" for key in GSM_LOOKALIKES)
+    assert all(encoding_of(value) == "GSM-7" for value in GSM_LOOKALIKES.values())
+
+
+def test_to_gsm_sentence():
+    text = "Hi Asha\u00a0\u2014 it\u2019s \u201cDiwali\u201d sale\u2026 \u2022 10\u201320% off"
+    assert to_gsm(text) == 'Hi Asha - it\'s "Diwali" sale... - 10-20% off'
+    assert encoding_of(text) == "UCS-2"
+    assert count_segments(text) == 1
+    assert encoding_of(to_gsm(text)) == "GSM-7"
+
+
+def test_to_gsm_leaves_everything_else_alone():
+    kept = "Rs 5 \u20b9 \u00e7 \u0915\u094d\u200d\u0937 \U0001f600 \u0301 \t \u20ac {x} [y] \u00e9"
+    assert to_gsm(kept) == kept  # ₹, ç, ZWJ in Devanagari, emoji, combining mark, tab, GSM
+    plain = "Plain GSM text, nothing to do."
+    assert to_gsm(plain) == plain
+
+
+def test_to_gsm_hindi_still_needs_unicode():
+    text = f"{HINDI} \u2018{HINDI}\u2019 \u2013 {DEVA}"
+    fixed = to_gsm(text)
+    assert fixed == f"{HINDI} '{HINDI}' - {DEVA}"
+    assert encoding_of(fixed) == "UCS-2"
+    assert describe_unicode(fixed) == (
+        "Unicode because of \u0928 U+0928 at position 1, \u092e U+092E at position 2, "
+        "\u0938 U+0938 at position 3, +4 more"
+    )
+
+
+# --- length cap ------------------------------------------------------------------------------
+
+
+def test_max_ucs2_units_is_five_parts_of_67():
+    assert MAX_UCS2_UNITS == 335
+    assert count_segments(DEVA * MAX_UCS2_UNITS) == 5
+    assert count_segments(DEVA * (MAX_UCS2_UNITS + 1)) == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", None),
+        ("a" * 160, None),
+        ("a" * 765, None),
+        ("a" * 766, "too long: 766 GSM-7 characters (max 765, 5 parts)"),
+        ("a" * 802, "too long: 802 GSM-7 characters (max 765, 5 parts)"),
+        # € is ESC + septet: 763 + 2 = 765 fits, 764 + 2 = 766 does not
+        ("a" * 763 + "\u20ac", None),
+        ("a" * 764 + "\u20ac",
+         "too long: 766 GSM-7 characters, \u20ac counting 2 (max 765, 5 parts)"),
+        ("{" + "a" * 761 + "}", None),
+        ("{" + "a" * 762 + "}",
+         "too long: 766 GSM-7 characters, { } counting 2 (max 765, 5 parts)"),
+        ("^[]|~" + "a" * 761, "too long: 771 GSM-7 characters, ^ [ ] ... counting 2 "
+                              "(max 765, 5 parts)"),
+        ("\f" + "a" * 764, "too long: 766 GSM-7 characters, U+000C counting 2 (max 765, 5 parts)"),
+        # 765 septets, but € would straddle parts 1 and 2, so it moves whole: 6 parts
+        ("a" * 152 + "\u20ac" + "a" * 611,
+         "too long: 765 GSM-7 characters, \u20ac counting 2, need 6 parts because such a "
+         "character is never split across two parts (max 765, 5 parts)"),
+        ("a" * 151 + "\u20ac" + "a" * 612, None),  # € ends part 1 exactly
+        (DEVA * 335, None),
+        (DEVA * 336, "too long: 336 Unicode characters (max 335, 5 parts)"),
+        (DEVA * 340, "too long: 340 Unicode characters (max 335, 5 parts)"),
+        ("a" * 334 + "\u2019", None),  # one ’ makes 335 characters Unicode: still fits
+        ("a" * 335 + "\u2019", "too long: 336 Unicode characters (max 335, 5 parts)"),
+        # an emoji is 2 UTF-16 units
+        (DEVA * 333 + EMOJI, None),
+        (DEVA * 334 + EMOJI, "too long: 336 Unicode characters, \U0001f600 counting 2 "
+                             "(max 335, 5 parts)"),
+        (DEVA * 66 + EMOJI + DEVA * 267,
+         "too long: 335 Unicode characters, \U0001f600 counting 2, need 6 parts because such a "
+         "character is never split across two parts (max 335, 5 parts)"),
+        (EMOJI * 160, None),  # 320 units, 33 emoji a part: 5 parts
+        (EMOJI * 168, "too long: 336 Unicode characters, \U0001f600 counting 2 "
+                      "(max 335, 5 parts)"),
+    ],
+)
+def test_length_problem(text, problem):
+    assert length_problem(text) == problem
+    assert (problem is None) == (count_segments(text) <= 5)
+
+
+def test_length_problem_matches_segments_everywhere_near_the_limits():
+    # The fast path (short texts) and the measured path agree with count_segments.
+    for text in ["a" * n for n in range(150, 800, 7)] + [DEVA * n for n in range(60, 360, 7)]:
+        assert (length_problem(text) is None) == (count_segments(text) <= 5)
+    for n in range(1, 170):
+        assert length_problem(EMOJI * n) is None or count_segments(EMOJI * n) > 5
+
+
+# --- why Unicode -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "description"),
+    [
+        ("Plain {GSM} text \u20ac", 3, None),
+        ("", 3, None),
+        ("Hello, it\u2019s 5 \u2013 6 pm", 3,
+         "Unicode because of \u2019 U+2019 at position 10, \u2013 U+2013 at position 15"),
+        # repeats are reported once, at their first position
+        ("\u2019a\u2019b\u2019", 3, "Unicode because of \u2019 U+2019 at position 1"),
+        ("Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026", 3,
+         "Unicode because of \u20b9 U+20B9 at position 5, \u2014 U+2014 at position 17, "
+         "\u201c U+201C at position 19, +2 more"),
+        ("Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026", 1,
+         "Unicode because of \u20b9 U+20B9 at position 5, +4 more"),
+        ("Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026", 5,
+         "Unicode because of \u20b9 U+20B9 at position 5, \u2014 U+2014 at position 17, "
+         "\u201c U+201C at position 19, \u201d U+201D at position 26, "
+         "\u2026 U+2026 at position 28"),
+        # invisible characters are named, not printed
+        ("a\u00a0b\tc\u0301", 3,
+         "Unicode because of U+00A0 NO-BREAK SPACE at position 2, U+0009 at position 4, "
+         "U+0301 COMBINING ACUTE ACCENT at position 6"),
+        (f"ok {EMOJI}!", 3, "Unicode because of \U0001f600 U+1F600 at position 4"),
+        # a Devanagari vowel sign cannot stand alone either
+        ("\u0915\u093f", 3, "Unicode because of \u0915 U+0915 at position 1, "
+                             "U+093F DEVANAGARI VOWEL SIGN I at position 2"),
+        ("\u00e7a \u00c7a", 3, "Unicode because of \u00e7 U+00E7 at position 1"),
+    ],
+)
+def test_describe_unicode(text, limit, description):
+    assert describe_unicode(text, limit) == description
+    assert (description is None) == (encoding_of(text) == "GSM-7")
+
+
+def test_describe_unicode_positions_agree_with_non_gsm_characters():
+    text = "Dear \u0905\u092e\u0924, \u20b9 500 \u2013 ok \u2019\u00e7\u03b1\u0905"
+    firsts = {}
+    for position, char in non_gsm_characters(text):
+        firsts.setdefault(char, position)
+    shown = [f"{char} U+{ord(char):04X} at position {pos}" for char, pos in firsts.items()]
+    assert describe_unicode(text, limit=len(firsts)) == "Unicode because of " + ", ".join(shown)
+
+
+def test_describe_unicode_limit_must_be_positive():
+    with pytest.raises(ValueError, match="^limit must be at least 1, not 0$"):
+        describe_unicode("\u2019", 0)

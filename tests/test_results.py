@@ -52,6 +52,8 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
             "batch_id": ["77", "77", None],
             "sent_at": ["2024-03-01T10:00:00+05:30", "2024-03-01T10:00:01+05:30", None],
             "delivery_status": [None, None, None],
+            "credits": [1, 2, None],
+            "dlt_template_id": ["1007", "1007", None],
         },
         index=index,
         dtype=object,
@@ -133,7 +135,7 @@ def test_frozen_header_autofilter_and_widths(written):
     results, summary = book["Results"], book["Summary"]
     assert results.freeze_panes == "A2"
     assert summary.freeze_panes == "A2"
-    assert results.auto_filter.ref == "A1:Q4"
+    assert results.auto_filter.ref == "A1:S4"
     with zipfile.ZipFile(written) as archive:
         xml = archive.read("xl/worksheets/sheet1.xml").decode()
     widths = [float(w) for w in re.findall(r'<col min="\d+" max="\d+" width="([\d.]+)"', xml)]
@@ -173,9 +175,10 @@ def test_read_results_round_trip(written):
     assert frame.loc[2].tolist() == [
         "=1+1", 919876543210.0, "vip", dt.date(2024, 3, 2), dt.datetime(2024, 3, 1, 9, 15),
         1499.0, "+919876543210", "Hi =1+1", "GSM-7", 1, "sent", None, "1001", "77",
-        "2024-03-01T10:00:00+05:30", None,
+        "2024-03-01T10:00:00+05:30", None, 1, "1007",
     ]
     assert frame["segments"].tolist() == [1, 2, None]
+    assert frame["credits"].tolist() == [1, 2, None]
 
 
 def test_control_characters_round_trip_exactly(tmp_path):
@@ -333,4 +336,7 @@ def test_status_vocabulary():
         "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
         "opted_out", "template_mismatch", "rejected", "failed", "unknown",
     )
-    assert RESULT_COLUMNS[0] == "source_row" and len(RESULT_COLUMNS) == 11
+    assert RESULT_COLUMNS[:11] == (
+        "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
+        "provider_message_id", "batch_id", "sent_at", "delivery_status")  # contract §6 order
+    assert RESULT_COLUMNS[11:] == ("credits", "dlt_template_id")  # issue 5, appended

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -71,9 +71,11 @@ def test_round_trip_exact_text_into_outbox(server, client, outbox):
         assert datetime.fromisoformat(row.pop("created_at")).utcoffset().total_seconds() == 0
     assert rows == [
         {"id": m1, "batch_id": b1, "number": "919876543210", "message": TRICKY,
-         "sender": "ABCDEF", "custom": "row-2", "test": False},
+         "sender": "ABCDEF", "custom": "row-2", "test": False, "status": "D",
+         "scheduled_at": None},
         {"id": m2, "batch_id": b2, "number": "919812345678", "message": "a=b&c=%20d+e",
-         "sender": "ABCDEF", "custom": None, "test": False},
+         "sender": "ABCDEF", "custom": None, "test": False, "status": "D",
+         "scheduled_at": None},
     ]
     assert [r["id"] for r in server.outbox()] == [m1, m2]
 
@@ -149,7 +151,9 @@ def test_too_long_and_empty_texts_are_refused_per_message(server, client):
 @pytest.mark.parametrize(("sender", "code"), [(None, 44), ("", 44), ("ABC", 43), ("ABCDE1", 43),
                                               ("OTHERS", 43)])
 def test_sender_checked_against_list(outbox, sender, code):
-    with SandboxServer(outbox, senders=["ABCDEF", "123456"]) as sandbox, \
+    # noon IST: "123456" is a promotional header, sent only in the promo window
+    noon_ist = datetime(2025, 11, 24, 12, tzinfo=timezone(timedelta(hours=5.5))).timestamp()
+    with SandboxServer(outbox, senders=["ABCDEF", "123456"], clock=lambda: noon_ist) as sandbox, \
             TextlocalClient("any", sandbox.url) as tl:
         with pytest.raises(ProviderError) as info:
             tl.send_bulk([Outgoing("919876543210", "hi")], sender=sender)

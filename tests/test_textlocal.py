@@ -160,6 +160,37 @@ def test_exactly_bulk_limit_is_sent(rsps, client):
     assert len(bulk_data(rsps.calls[0])["messages"]) == 500
 
 
+def test_schedule_time_and_optouts_go_top_level_in_data(rsps, client):
+    data = {"sender": "123456", "test": False, "schedule_time": 1764000000, "optouts": True,
+            "messages": [{"number": "919876543210", "text": "Hi"}]}
+    rsps.post(BULK, json=BULK_OK, match=[matchers.urlencoded_params_matcher(
+        {"apikey": KEY, "data": json.dumps(data, ensure_ascii=False)})])
+    client.send_bulk([Outgoing("919876543210", "Hi")], sender="123456",
+                     schedule_time=1764000000, optouts=True)
+    assert bulk_data(rsps.calls[0]) == data
+
+
+@pytest.mark.parametrize(("kwargs", "extra"), [
+    ({}, {}),
+    ({"schedule_time": None, "optouts": False}, {}),
+    ({"schedule_time": 0}, {"schedule_time": 0}),
+    ({"optouts": True}, {"optouts": True}),
+])
+def test_schedule_time_and_optouts_only_when_set(rsps, client, kwargs, extra):
+    data = {"sender": "ABCDEF", "test": True, **extra,
+            "messages": [{"number": "919876543210", "text": "Hi"}]}
+    rsps.post(BULK, json=BULK_OK, match=[matchers.urlencoded_params_matcher(
+        {"apikey": KEY, "data": json.dumps(data, ensure_ascii=False)})])
+    client.send_bulk([Outgoing("919876543210", "Hi")], sender="ABCDEF", test=True, **kwargs)
+
+
+@pytest.mark.parametrize("when", [-1, 1.5, "1764000000", True])
+def test_bad_schedule_time_is_rejected_before_sending(rsps, client, when):
+    with pytest.raises(ValueError, match="schedule_time must be unix seconds"):
+        client.send_bulk([Outgoing("919876543210", "Hi")], sender="ABCDEF", schedule_time=when)
+    assert len(rsps.calls) == 0
+
+
 # -- the answer ---------------------------------------------------------------------------
 
 def test_bulk_answer_maps_int_and_str_ids_and_recipients(rsps, client):
@@ -224,7 +255,10 @@ def test_non_json_is_outcome_unknown(rsps, client):
     (43, "Invalid sender name", "Check --sender / TEXTLOCAL_SENDER is your DLT-approved"),
     (44, "No sender name specified", "Check --sender / TEXTLOCAL_SENDER is your DLT-approved"),
     (192, "You cannot send message at this time", "Promotional messages may only go out"),
-    (80, "Invalid template", "See https://api.textlocal.in/docs/"),
+    (80, "Invalid template", "Make the text match a DLT template registered"),
+    (191, "Schedule time is outside that allowed", "Schedule promotional messages inside"),
+    (9, "Schedule date is in the past", "Choose a schedule time in the future"),
+    (8, "Invalid schedule date", "See https://api.textlocal.in/docs/"),
 ])
 def test_failure_envelope_raises_provider_error(rsps, client, code, text, advice):
     rsps.post(BULK, json={"errors": [{"code": code, "message": text}], "status": "failure"})

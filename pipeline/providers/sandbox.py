@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from email import policy
 from email.parser import BytesParser
 from http import HTTPStatus
@@ -35,11 +35,16 @@ from pipeline.providers.sandbox_faults import (
     FaultInjector,
     Faults,
 )
+from pipeline.providers.sandbox_rules import Rules, Template
 from pipeline.providers.sandbox_store import Store, read_outbox
+from pipeline.window import DEFAULT_WINDOW, Window
 
 __all__ = ["FaultCounts", "Faults", "SandboxServer", "read_outbox"]
 
 MAX_BODY = 32 * 1024 * 1024  # 500 long unicode messages, double-encoded, are ~3 MB
+# Textlocal always enforces promotional hours (§8), so a rehearsal does too by default, with
+# the same window our own pre-send check assumes (pipeline/window.py); None turns it off.
+DEFAULT_PROMO_WINDOW = Window.parse(DEFAULT_WINDOW)
 
 
 class SandboxServer:
@@ -47,7 +52,13 @@ class SandboxServer:
 
     `faults` (sandbox_faults.py) makes it slow, throttling, failing or silent; assign
     `server.faults` to change them while it runs. `clock` gives the unix time recorded with
-    each message (tests pass a fixed one to exercise the history's time window).
+    each message and the "now" of the India rules (tests pass a fixed one).
+
+    The India rules (sandbox_rules.py): `promo_window` limits 6-digit (promotional) headers
+    to its hours, IST (default 10:00-21:00, as Textlocal enforces; None: never);
+    `dlt_templates` (each with `.id` and `.text`) are the registered DLT templates every text
+    must match (None: no check); `optouts` lists the numbers a request with `optouts=true`
+    skips.
     """
 
     def __init__(
@@ -61,8 +72,12 @@ class SandboxServer:
         senders: Sequence[str] | None = None,
         faults: Faults | None = None,
         clock: Callable[[], float] = time.time,
+        promo_window: Window | None = DEFAULT_PROMO_WINDOW,
+        dlt_templates: Sequence[Template] | None = None,
+        optouts: Iterable[str] | None = None,
     ) -> None:
         self.outbox_path = Path(outbox)
+        rules = Rules(promo_window, dlt_templates, optouts)  # InputError for a bad opt-out
         # `balance` only seeds a new outbox; a reopened one keeps its own (sandbox_store.py).
         try:
             self._store = Store(outbox, balance=balance, clock=clock)
@@ -79,7 +94,7 @@ class SandboxServer:
                 f"the sandbox cannot listen on {host}:{port} ({exc.strerror or exc}): "
                 "pass another --port (0 picks a free one)"
             ) from None
-        self._httpd.api = SandboxApi(self._store, api_key, senders)
+        self._httpd.api = SandboxApi(self._store, api_key, senders, rules, clock)
         self._httpd.injector = self._injector = FaultInjector(faults)
         self._thread: threading.Thread | None = None
         self._serving = False

@@ -2,6 +2,7 @@
 
 The HTTP side (sockets, forms, faults) is sandbox.py; this module only turns a command and its
 parameters into the JSON body Textlocal would send (textlocal-api.md), writing to the store.
+The read commands are in sandbox_reads.py, the India rules in sandbox_rules.py.
 
 Choices where the spec is silent ([I] in textlocal-api.md), all on the strict side:
 - A sender is required (44), as Textlocal India requires a DLT header; with no `senders`
@@ -16,10 +17,10 @@ Choices where the spec is silent ([I] in textlocal-api.md), all on the strict si
   `messages_not_sent`); a bad sender or too few credits fails the whole request (44/43, 7).
   Each accepted message is its own batch and keeps its own `custom` value.
 - /send/ sends once per distinct number; the command is checked (1, 2) before the key (3).
-- Status lookups of an unknown id fail with the sandbox's own codes 22 / 23.
-- /get_history_api/ (§5.5 [C]): `start`/`limit` (at most 1000) page, `min_time`/`max_time`
-  are inclusive unix seconds, newest first unless `sort_order=asc`; each message carries
-  `customID` and `batchID`, the names Textlocal's receipts and history are reported to use.
+- India rules (sandbox_rules.py): promotional hours (192) and schedules (8, 9, 191) and a
+  template mismatch on /send/ (80) fail the whole request; in bulk_json a template mismatch
+  (80) or a skipped opt-out (94) refuses that message only, and /send/ warns (94) per
+  skipped opt-out. A scheduled request is charged now and its messages read `scheduled`.
 """
 
 from __future__ import annotations
@@ -27,23 +28,23 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 import urllib.parse
-from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline.providers.sandbox_store import NewBatch, Store, Transaction
+from pipeline.providers.sandbox_reads import READ_ERRORS, ReadCommands
+from pipeline.providers.sandbox_rules import MESSAGES, MOBILE, OPTED_OUT, Rules
+from pipeline.providers.sandbox_store import NewBatch, Store
 
 MAX_NUMBERS = 10_000  # per request, else error 33 (textlocal-api.md §2.1)
 MAX_PARTS = 5  # 765 GSM-7 characters = 5 x 153 (§7)
 SENDING_COMMANDS = frozenset({"send", "bulk_json"})  # the ones that record messages
 DEFAULT_SENDER = "TXTLCL"  # what /get_sender_names/ reports when no list is configured
-IST = timezone(timedelta(hours=5, minutes=30))  # Textlocal India's dates are local time [I]
 
-_NUMBER = re.compile(r"91[6-9]\d{9}")  # Indian mobile in wire form (§8 "Number format")
 _HEADER = re.compile(r"[A-Za-z]{6}|\d{6}")  # DLT header: 6 letters, or 6 digits (promo) (§8)
 
-# textlocal-api.md §4; 22 and 23 are the sandbox's own choice (Textlocal's codes are unknown).
+# textlocal-api.md §4
 ERRORS = {
     1: "No command specified",
     2: "Unrecognised command",
@@ -53,14 +54,14 @@ ERRORS = {
     6: "Message too long",
     7: "Insufficient credits",
     10: "Invalid group ID",
-    22: "Invalid message ID",
-    23: "Invalid batch ID",
     32: "Invalid number format",
     33: "You have supplied too many numbers",
     34: "You have supplied both a group ID and a set of numbers",
     43: "Invalid sender name",
     44: "No sender name specified",
     51: "No valid numbers specified",
+    **MESSAGES,  # the India rules' codes (sandbox_rules.py)
+    **READ_ERRORS,  # the sandbox's own, for unknown ids (sandbox_reads.py)
 }
 
 
@@ -74,29 +75,22 @@ def _flag(value: object) -> bool:
     return value is True or value == 1 or str(value).strip().lower() in ("1", "true")
 
 
-def _integer(value: object, default: int | None = None) -> int | None:
-    """A non-negative integer parameter, or `default`."""
-    text = str(value).strip() if value is not None else ""
-    return int(text) if text.isdigit() and len(text) < 15 else default
-
-
-def _ist(created_at: str) -> str:
-    """An ISO UTC timestamp as Textlocal shows dates ("2013-07-04 14:31:18")."""
-    return datetime.fromisoformat(created_at).astimezone(IST).strftime("%Y-%m-%d %H:%M:%S")
-
-
 class SandboxApi:
     """Textlocal's commands over the store; each returns the JSON body to send."""
 
-    def __init__(self, store: Store, api_key: str | None, senders: Sequence[str] | None) -> None:
+    def __init__(self, store: Store, api_key: str | None, senders: Sequence[str] | None,
+                 rules: Rules | None = None, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._api_key = api_key
         self._senders = list(senders) if senders is not None else None
+        self._rules = rules if rules is not None else Rules()
+        self._clock = clock
+        reads = ReadCommands(store)
         self._commands = {
-            "send": self.send, "bulk_json": self.bulk_json, "balance": self.balance,
-            "status_message": self.status_message, "status_batch": self.status_batch,
+            "send": self.send, "bulk_json": self.bulk_json, "balance": reads.balance,
+            "status_message": reads.status_message, "status_batch": reads.status_batch,
             "get_sender_names": self.get_sender_names, "get_templates": self.get_templates,
-            "get_history_api": self.get_history_api,
+            "get_history_api": reads.get_history_api,
         }
 
     def handle(self, command: str, params: dict[str, str]) -> dict:
@@ -140,17 +134,26 @@ class SandboxApi:
         parts = count_segments(message)
         if parts > MAX_PARTS:
             return _failure(6)
-        valid = list(dict.fromkeys(n for n in numbers if _NUMBER.fullmatch(n)))  # once each
+        if (code := self._rules.template_error(message)) is not None:
+            return _failure(code)
+        code, scheduled = self._rules.timing(sender, params.get("schedule_time"), self._clock())
+        if code is not None:
+            return _failure(code)
+        valid = list(dict.fromkeys(n for n in numbers if MOBILE.fullmatch(n)))  # once each
+        invalid = [n for n in numbers if not MOBILE.fullmatch(n)]
+        skipped: list[str] = []
+        if _flag(params.get("optouts")):
+            skipped = [n for n in valid if self._rules.opted_out(n)]
+            valid = [n for n in valid if not self._rules.opted_out(n)]
         if not valid:
             return _failure(51)
-        invalid = [n for n in numbers if not _NUMBER.fullmatch(n)]
         test = _flag(params.get("test"))
         custom = params.get("custom") or None
         batch = NewBatch(sender, message, valid, parts, custom)
         with self._store.transaction() as tx:
             if batch.cost > tx.balance():
                 return _failure(7)  # nothing recorded: the transaction wrote nothing
-            [stored] = tx.record([batch], test=test)
+            [stored] = tx.record([batch], test=test, scheduled_at=scheduled)
         body: dict[str, Any] = {"test_mode": True} if test else {}
         body.update(
             balance=stored.balance, batch_id=stored.batch_id, cost=batch.cost,
@@ -160,8 +163,10 @@ class SandboxApi:
             messages=[{"id": str(i), "recipient": int(n)}
                       for i, n in zip(stored.message_ids, valid, strict=True)],
         )
-        if invalid:
-            body["warnings"] = [{"code": 3, "message": "Invalid number"} for _ in invalid]
+        warnings = [{"code": 3, "message": "Invalid number"} for _ in invalid] + [
+            {"code": OPTED_OUT, "message": ERRORS[OPTED_OUT]} for _ in skipped]
+        if warnings:
+            body["warnings"] = warnings
         body["status"] = "success"
         return body
 
@@ -181,7 +186,11 @@ class SandboxApi:
         sender = data.get("sender")
         if (error := self._sender_error(sender)) is not None:
             return error
+        code, scheduled = self._rules.timing(sender, data.get("schedule_time"), self._clock())
+        if code is not None:
+            return _failure(code)  # nothing recorded, nothing charged
         test = _flag(data.get("test"))
+        optouts = _flag(data.get("optouts"))
         accepted: list[tuple[NewBatch, str]] = []
         not_sent = []
         for item in items:
@@ -192,12 +201,16 @@ class SandboxApi:
             custom = str(item["custom"]) if item.get("custom") is not None else None
             parts = count_segments(text) if text else 0
             code = None
-            if not _NUMBER.fullmatch(number):
+            if not MOBILE.fullmatch(number):
                 code = 32
+            elif optouts and self._rules.opted_out(number):
+                code = OPTED_OUT
             elif not text:
                 code = 5
             elif parts > MAX_PARTS:
                 code = 6
+            else:
+                code = self._rules.template_error(text)
             if code is None:
                 accepted.append((NewBatch(sender, text, [number], parts, custom), number))
             else:
@@ -209,7 +222,8 @@ class SandboxApi:
             balance_pre = tx.balance()
             if total_cost > balance_pre:
                 return _failure(7)  # the whole request fails: nothing recorded
-            records = tx.record([batch for batch, _ in accepted], test=test)
+            records = tx.record([batch for batch, _ in accepted], test=test,
+                                scheduled_at=scheduled)
             balance_post = records[-1].balance if records else balance_pre
             for (batch, number), stored in zip(accepted, records, strict=True):
                 groups.append({
@@ -224,38 +238,6 @@ class SandboxApi:
                 "balance_post_send": balance_post, "messages": groups,
                 "messages_not_sent": not_sent, "status": "success"}
 
-    def balance(self, params: dict[str, str]) -> dict:
-        """/balance/ (§5.5)."""
-        with self._store.transaction() as tx:
-            return {"balance": {"sms": tx.balance()}, "status": "success"}
-
-    def status_message(self, params: dict[str, str]) -> dict:
-        """/status_message/ by `message_id` (§5.1)."""
-        message_id = _integer(params.get("message_id"))
-        with self._store.transaction() as tx:
-            row = tx.message(message_id) if message_id is not None else None
-        if row is None:
-            return _failure(22)
-        return {"message": {"id": row["id"], "recipient": int(row["number"]), "type": "sms",
-                            "status": row["status"], "date": _ist(row["created_at"])},
-                "status": "success"}
-
-    def status_batch(self, params: dict[str, str]) -> dict:
-        """/status_batch/ by `batch_id` (§5.2)."""
-        batch_id = _integer(params.get("batch_id"))
-        with self._store.transaction() as tx:
-            rows = tx.batch_messages(batch_id) if batch_id is not None else []
-        if not rows:
-            return _failure(23)
-        statuses = [row["status"] for row in rows]
-        counts = {f"num_{name}": statuses.count(code) for code, name in (
-            ("D", "delivered"), ("U", "undelivered"), ("E", "expired"), ("?", "unknown"),
-            ("I", "invalid"))}
-        return {"batch_id": batch_id, "num_messages": len(rows), **counts,
-                "messages": [{"recipient": int(row["number"]), "status": row["status"]}
-                             for row in rows],
-                "status": "success"}
-
     def get_sender_names(self, params: dict[str, str]) -> dict:
         """/get_sender_names/ (§5.5)."""
         names = self._senders or []
@@ -263,32 +245,5 @@ class SandboxApi:
                 "sender_names": names, "status": "success"}
 
     def get_templates(self, params: dict[str, str]) -> dict:
-        """/get_templates/: the sandbox has no registered DLT templates (§5.5)."""
-        return {"templates": [], "status": "success"}
-
-    def get_history_api(self, params: dict[str, str]) -> dict:
-        """/get_history_api/: sent messages, newest first unless sort_order=asc (§5.5) [I]."""
-        start = _integer(params.get("start"), 0) or 0
-        limit = min(_integer(params.get("limit"), 1000) or 1000, 1000)
-        newest_first = params.get("sort_order", "desc").lower() != "asc"
-        with self._store.transaction() as tx:
-            total, rows = _history(tx, params, start, limit, newest_first)
-        return {
-            "messages": [
-                {"id": row["id"], "number": int(row["number"]), "content": row["message"],
-                 "sender": row["sender"], "datetime": _ist(row["created_at"]),
-                 "status": row["status"], "customID": row["custom"] or "",
-                 "batchID": row["batch_id"]}
-                for row in rows
-            ],
-            "start": start, "limit": limit, "total": total, "status": "success",
-        }
-
-
-def _history(tx: Transaction, params: dict[str, str], start: int, limit: int,
-             newest_first: bool) -> tuple[int, list]:
-    """One page of history; unix-time bounds beyond year 9999 are ignored."""
-    bounds = [_integer(params.get(name)) for name in ("min_time", "max_time")]
-    bounds = [b if b is not None and b < 253_402_300_800 else None for b in bounds]
-    return tx.history(start, limit, newest_first=newest_first,
-                      min_time=bounds[0], max_time=bounds[1])
+        """/get_templates/: the DLT templates the sandbox was given, if any (§5.5)."""
+        return {"templates": self._rules.template_list(), "status": "success"}

@@ -3,7 +3,9 @@
 Everything that must survive a restart lives here, so a sandbox reopened on the same file keeps
 its ids increasing and its balance (a client that stored ids never sees one reused). The API
 key is never stored. Test-mode messages are kept with `test = 1` so a rehearsal can be
-inspected; `read_outbox` returns only what was really "sent" unless asked.
+inspected; `read_outbox` returns only what was really "sent" unless asked. A message accepted
+for later (`schedule_time`, textlocal-api.md §2.1) is kept with status `scheduled` and its
+`scheduled_at`; the sandbox never sends it later, so it stays `scheduled`.
 """
 
 from __future__ import annotations
@@ -48,14 +50,17 @@ CREATE TABLE IF NOT EXISTS messages (
     custom     TEXT,
     num_parts  INTEGER NOT NULL,
     test       INTEGER NOT NULL,
-    -- delivery status (textlocal-api.md §5.3); "D" at once for now, receipts may evolve it
+    -- delivery status (textlocal-api.md §5.3); "D" at once for now, receipts may evolve it;
+    -- "scheduled" for a message accepted for later
     status     TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    scheduled_at TEXT  -- ISO 8601 UTC, or NULL when sent at once
 );
 CREATE INDEX IF NOT EXISTS messages_batch ON messages(batch_id);
 """
 
-_OUTBOX_COLUMNS = "id, batch_id, number, message, sender, custom, test, created_at"
+_OUTBOX_COLUMNS = "id, batch_id, number, message, sender, custom, test, status, created_at"
+SCHEDULED = "scheduled"  # the status of a message accepted for a later time
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,9 @@ class Store:
             # skipping the fsync per request makes a 1M-message rehearsal ~3x faster.
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            if not _has_column(self._conn, "scheduled_at"):
+                # An outbox from before scheduling: add the column, keep everything in it.
+                self._conn.execute("ALTER TABLE messages ADD COLUMN scheduled_at TEXT")
             # First open only: a reopened outbox keeps its balance and counters.
             self._conn.executemany(
                 "INSERT OR IGNORE INTO state(key, value) VALUES (?, ?)",
@@ -149,9 +157,15 @@ class Transaction:
         """Credits left."""
         return self._state("balance")
 
-    def record(self, batches: Sequence[NewBatch], *, test: bool) -> list[StoredBatch]:
-        """Allocate ids for `batches`, store them, and charge them unless `test`."""
+    def record(self, batches: Sequence[NewBatch], *, test: bool,
+               scheduled_at: int | None = None) -> list[StoredBatch]:
+        """Allocate ids for `batches`, store them, and charge them unless `test`.
+
+        With `scheduled_at` (unix seconds) they are stored as `scheduled` for that time; they
+        are charged now, as credits are taken when a send is accepted.
+        """
         now = _iso(self._clock())
+        status, later = ("D", None) if scheduled_at is None else (SCHEDULED, _iso(scheduled_at))
         batch_id = self._take("next_batch_id", len(batches))
         message_id = self._take("next_message_id", sum(len(b.numbers) for b in batches))
         balance = self.balance()
@@ -165,7 +179,7 @@ class Transaction:
             batch_rows.append((batch_id, batch.sender, batch.custom, len(ids), batch.num_parts,
                                batch.cost, int(test), now))
             message_rows += [(i, batch_id, number, batch.message, batch.sender, batch.custom,
-                              batch.num_parts, int(test), "D", now)
+                              batch.num_parts, int(test), status, now, later)
                              for i, number in zip(ids, batch.numbers, strict=True)]
             batch_id += 1
         self._conn.executemany(
@@ -173,7 +187,8 @@ class Transaction:
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch_rows)
         self._conn.executemany(
             "INSERT INTO messages(id, batch_id, number, message, sender, custom, num_parts,"
-            " test, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", message_rows)
+            " test, status, created_at, scheduled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            message_rows)
         self._conn.execute("UPDATE state SET value = ? WHERE key = 'balance'", (balance,))
         return stored
 
@@ -227,7 +242,8 @@ def read_outbox(path: str | Path, *, include_test: bool = False) -> list[dict]:
     """Messages the sandbox accepted, oldest first (test-mode ones only if `include_test`).
 
     Each dict: id, batch_id (as text, like the client's ids), number, message, sender,
-    custom, test, created_at (ISO 8601, UTC).
+    custom, test, status ("D", or "scheduled"), created_at and scheduled_at (ISO 8601 UTC;
+    scheduled_at None unless scheduled).
     """
     path = Path(path)
     if not path.is_file():
@@ -240,9 +256,16 @@ def read_outbox(path: str | Path, *, include_test: bool = False) -> list[dict]:
         conn.close()
 
 
+def _has_column(conn: sqlite3.Connection, name: str) -> bool:
+    return any(row[1] == name for row in conn.execute("PRAGMA table_info(messages)"))
+
+
 def _outbox_rows(conn: sqlite3.Connection, include_test: bool) -> list[dict]:
     where = "" if include_test else "WHERE test = 0"
-    rows = conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM messages {where} ORDER BY id").fetchall()
+    # read_outbox never writes, so an outbox from before scheduling reads as never scheduled.
+    later = "scheduled_at" if _has_column(conn, "scheduled_at") else "NULL AS scheduled_at"
+    rows = conn.execute(
+        f"SELECT {_OUTBOX_COLUMNS}, {later} FROM messages {where} ORDER BY id").fetchall()
     return [
         {**dict(row), "id": str(row["id"]), "batch_id": str(row["batch_id"]),
          "test": bool(row["test"])}

@@ -50,6 +50,11 @@ _ADVICE = {
     44: "Check --sender / TEXTLOCAL_SENDER is your DLT-approved 6-letter header",
     192: "Promotional messages may only go out in the allowed time window (10:00-21:00 IST); "
     "rerun the same command inside it",
+    9: "Choose a schedule time in the future and rerun",
+    191: "Schedule promotional messages inside the allowed time window (10:00-21:00 IST) "
+    "and rerun",
+    80: "Make the text match a DLT template registered in your Textlocal account exactly "
+    "(no extra spaces or line breaks, each variable at most 30 characters) and rerun",
 }
 _READ_ADVICE = "this call sends nothing; rerun it when Textlocal answers"
 _GENERIC_ADVICE = "See https://api.textlocal.in/docs/ for the code, fix the cause and rerun"
@@ -153,9 +158,19 @@ class TextlocalClient:
         self._session.close()
 
     def send_bulk(
-        self, messages: Sequence[Outgoing], *, sender: str | None, test: bool = False
+        self, messages: Sequence[Outgoing], *, sender: str | None, test: bool = False,
+        schedule_time: int | None = None, optouts: bool = False,
     ) -> BulkResponse:
-        """Send up to BULK_LIMIT personalised messages in one `/bulk_json/` request."""
+        """Send up to BULK_LIMIT personalised messages in one `/bulk_json/` request.
+
+        `schedule_time` (unix seconds, GMT) asks Textlocal to send them then instead of now;
+        `optouts=True` makes it skip numbers on the account's and the global opt-out lists.
+        """
+        if schedule_time is not None and (isinstance(schedule_time, bool)
+                                          or not isinstance(schedule_time, int)
+                                          or schedule_time < 0):
+            raise ValueError(f"schedule_time must be unix seconds (an int >= 0), "
+                             f"not {schedule_time!r}")
         if not messages:
             raise ValueError("send_bulk needs at least one message")
         if len(messages) > BULK_LIMIT:
@@ -168,6 +183,13 @@ class TextlocalClient:
         if sender is not None:
             data["sender"] = sender
         data["test"] = bool(test)
+        # bulk_json's docs name only "sender, force or test" as top-level parameters (§3); we
+        # assume it takes /send/'s `schedule_time` and `optouts` (§2.1) there too [I]. Each is
+        # sent only when asked for, so a request without them is exactly what it always was.
+        if schedule_time is not None:
+            data["schedule_time"] = schedule_time
+        if optouts:
+            data["optouts"] = True
         if any(_is_unicode(m.text) for m in messages):
             data["unicode"] = True  # bulk_json's optional "unicode" flag (textlocal-api.md §3)
         data["messages"] = [_wire_message(m) for m in messages]

@@ -70,7 +70,9 @@ def _settle_run(client: object, unknown: list[Entry], *, settle: float, now: dat
                           and row_key(entry.number, m.content) == entry.row_key), None)
         if match is not None:
             found.sent += 1
-            outcomes.append(Outcome(entry.row_key, "sent",
+            # A message the provider holds for later (promotional hours) stays `scheduled`.
+            status = "scheduled" if match.status == "scheduled" else "sent"
+            outcomes.append(Outcome(entry.row_key, status,
                                     f"confirmed by the provider's history on {checked_at}",
                                     match.message_id, match.batch_id, match.sent_at))
             continue

@@ -8,6 +8,8 @@ The public API, for scripts and notebooks (imported lazily so `smsbatch --help` 
     send(prepared, client, provider=..., sender=..., ...) -> BatchResult
     open_provider("sandbox" | "textlocal") -> context manager yielding a Connection
     read_results(path) -> DataFrame
+    update_delivery(results_path, client, journal=...) -> DeliveryReport   # delivery receipts
+    load_rules(route=..., dlt_template=..., suppress=..., ...) -> Rules    # India's rules
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ _EXPORTS = {
     "load_template": "pipeline.template",
     "load": "pipeline.batch",
     "prepare": "pipeline.batch",
+    "load_rules": "pipeline.compliance",
     "check": "pipeline.batch",
     "send": "pipeline.batch",
     "Prepared": "pipeline.batch",
     "BatchResult": "pipeline.batch",
     "open_provider": "pipeline.providers",
+    "update_delivery": "pipeline.delivery",
+    "DeliveryReport": "pipeline.delivery",
     "read_results": "pipeline.results",
     "write_results": "pipeline.results",
     "SmsBatchError": "pipeline.errors",

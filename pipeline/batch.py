@@ -195,6 +195,7 @@ def send(
     before_send: Callable[[Plan], bool] | None = None,
     progress: ProgressCallback | None = None,
     clock: Clock = system_clock,
+    receipt_url: str | None = None,
 ) -> BatchResult:
     """Send the prepared ready rows through `client`, journalled, and write the workbook.
 
@@ -211,7 +212,7 @@ def send(
     settings = SendSettings(sender=sender, chunk_size=chunk_size, limit=limit, test=test,
                             concurrency=concurrency, rate=rate, window=rules.window,
                             schedule=rules.schedule, optouts=rules.provider_optouts,
-                            clock=clock)
+                            clock=clock, receipt_url=receipt_url)
     sheet = prepared.sheet
     identity = RunIdentity(input_path=str(sheet.path.resolve()), worksheet=sheet.name,
                            template=prepared.template.text, sender=sender, route=rules.route,

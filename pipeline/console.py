@@ -103,6 +103,20 @@ def print_summary(result: Any, mode: str) -> None:
     click.echo(f"Results: {result.out_path}")
 
 
+def print_delivery(report: Any) -> None:
+    """What `status` learned, then the workbook it updated."""
+    click.echo(f"Asked the provider about {report.asked} messages "
+               f"({report.already_final} already final).")
+    for status, count in report.by_status.items():
+        if count:
+            click.echo(f"{status:<12} {count:>7}")
+    if report.rate is not None:
+        click.echo(f"delivery rate {report.rate:.1%}")
+    if report.failed_lookups:
+        click.echo(f"{report.failed_lookups} lookups failed; run `smsbatch status` again later.")
+    click.echo(f"Updated: {report.path}")
+
+
 def resume_command() -> str:
     """The exact command line that resumes this run."""
     return shlex.join(["smsbatch", *sys.argv[1:]])

@@ -8,6 +8,9 @@ belongs to a process that died mid-request: it becomes `unknown`, never resent b
 - SQLite in WAL mode with `synchronous=FULL`: a commit survives a crash and a power cut.
 - One process at a time: an exclusive `flock` on `<journal>.lock`, released by the kernel
   when the process dies, so a killed run never leaves a stale lock behind.
+- Delivery statuses learned later (`smsbatch status`, delivery.py) are kept per message, so
+  a second check asks only about messages whose fate is still open. Journals made before
+  those columns existed get them added when opened.
 - A *run* is one job: the same input file, template, sender, route, provider and test mode.
   Rows are keyed by normalised number + rendered message, so a re-saved or re-ordered sheet
   still matches what already went.
@@ -66,10 +69,15 @@ CREATE TABLE IF NOT EXISTS messages (
     attempts INTEGER NOT NULL DEFAULT 0,
     attempted_at TEXT,
     updated_at TEXT NOT NULL,
+    delivery_status TEXT,
+    delivered_at TEXT,
     PRIMARY KEY (run_id, row_key)
 );
 CREATE INDEX IF NOT EXISTS messages_status ON messages (status);
 """
+# Columns added after the first release: (name, SQL type), added to older journals on open.
+ADDED_COLUMNS = (("delivery_status", "TEXT"), ("delivered_at", "TEXT"))
+_ID_BATCH = 500  # ids per IN (...) query: well under SQLite's bound-variable limit
 
 
 class JournalInUse(InputError):
@@ -120,6 +128,15 @@ class Entry:
     custom: str | None
     attempts: int
     attempted_at: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the journal knows about one message's delivery."""
+
+    number: str
+    status: str
+    delivered_at: str | None
 
 
 @dataclass(frozen=True)
@@ -187,6 +204,7 @@ class Journal:
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.executescript(SCHEMA)
+            _add_missing_columns(connection)
             journal = cls(path, connection, lock_fd)
         except BaseException:
             os.close(lock_fd)
@@ -293,10 +311,43 @@ class Journal:
         with self._transaction() as db:
             _write_outcomes(db, run_id, outcomes, now())
 
+    def record_delivery(self, updates: Iterable[tuple[str, str, str | None]]) -> int:
+        """Store (provider_message_id, delivery_status, delivered_at) in one transaction;
+        return how many journal rows changed."""
+        stamp = now()
+        rows = [(status, delivered_at, stamp, str(message_id))
+                for message_id, status, delivered_at in updates]
+        with self._transaction() as db:
+            return db.executemany(
+                "UPDATE messages SET delivery_status = ?, delivered_at = ?, updated_at = ? "
+                "WHERE provider_message_id = ?", rows).rowcount
+
+    def delivery_by_message_id(self, ids: Iterable[str]) -> dict[str, Delivery]:
+        """The recorded delivery of each of `ids` that has one, by provider message id."""
+        wanted = list(dict.fromkeys(map(str, ids)))
+        found: dict[str, Delivery] = {}
+        for start in range(0, len(wanted), _ID_BATCH):
+            part = wanted[start:start + _ID_BATCH]
+            marks = ", ".join("?" * len(part))
+            for row in self._db.execute(
+                    "SELECT provider_message_id, number, delivery_status, delivered_at "
+                    "FROM messages WHERE delivery_status IS NOT NULL "
+                    f"AND provider_message_id IN ({marks})", part):
+                found[row[0]] = Delivery(row[1], row[2], row[3])
+        return found
+
     def runs_with(self, status: str) -> list[int]:
         """Ids of runs that have rows in `status`."""
         return [row[0] for row in self._db.execute(
             "SELECT DISTINCT run_id FROM messages WHERE status = ? ORDER BY run_id", (status,))]
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a journal made by an older smsbatch up to SCHEMA (additive only)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+    for name, kind in ADDED_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
 
 
 def _write_outcomes(db: sqlite3.Connection, run_id: int, outcomes: Iterable[Outcome],

@@ -6,6 +6,9 @@ the same directory, then os.replace) and is owner-only, because it holds phone n
 
 An input header equal to one of RESULT_COLUMNS (a user's own `status` column) is written as
 `status (input)`, so both survive and read_results finds ours under the contract's name.
+OPTIONAL_COLUMNS (`delivered_at`, filled by `smsbatch status`) come after ours when the frame
+has them; a workbook written before they existed still reads. read_workbook gives back the
+three arguments of write_results, so a workbook can be updated in place (delivery.py).
 Missing values (None, NaN, NaT, pd.NA) are empty cells; tz-aware datetimes become ISO 8601
 text, since Excel cells carry no offset.
 """
@@ -31,8 +34,11 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
     "provider_message_id", "batch_id", "sent_at", "delivery_status",
     # Added after the contract's list (issue 5), so its column positions stay as they were.
-    "credits", "dlt_template_id",
+    "credits", "dlt_template_id", "delivered_at",
 )
+# Optional on reading: workbooks written before `delivered_at` existed still read (it comes
+# back empty); write_results fills a missing one with empty cells.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("delivered_at",)
 STATUSES: tuple[str, ...] = (
     "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
     "opted_out", "template_mismatch", "rejected", "failed", "unknown",
@@ -48,7 +54,7 @@ _MIN_WIDTH, _MAX_WIDTH, _WIDTH_SAMPLE = 10, 60, 1000
 
 def _output_names(original: Sequence[str]) -> list[str]:
     """Original headers, with `status` -> `status (input)` where one clashes with ours."""
-    reserved = set(RESULT_COLUMNS)
+    reserved = set(RESULT_COLUMNS) | set(OPTIONAL_COLUMNS)
     used = set(original) | reserved
     names = []
     for name in original:
@@ -126,14 +132,27 @@ def _width(name: str, values: np.ndarray) -> float:
     return float(min(max(longest + 1, _MIN_WIDTH), _MAX_WIDTH))
 
 
+def _result_names(original: pd.DataFrame, results: pd.DataFrame) -> list[str]:
+    """Our columns to write, in order: RESULT_COLUMNS, optional ones, then any others the frame
+    has (a column a user added after ours survives a workbook update)."""
+    names = list(RESULT_COLUMNS[1:])
+    missing = [c for c in names if c not in results.columns and c not in OPTIONAL_COLUMNS]
+    if missing:
+        raise ValueError(f"results frame lacks columns: {', '.join(missing)}")
+    names += [c for c in OPTIONAL_COLUMNS if c in results.columns and c not in names]
+    names += [c for c in results.columns if c not in names]
+    taken = set(_output_names(list(original.columns))) | {"source_row"}
+    clashes = [c for c in names if c in taken]
+    if clashes:
+        raise ValueError(f"results columns clash with sheet columns: {', '.join(clashes)}")
+    return names
+
+
 def _results_columns(
     original: pd.DataFrame, results: pd.DataFrame
 ) -> tuple[dict[str, np.ndarray], dict[str, float], list[str]]:
     """The Results sheet's columns in order, their widths, and the date-formatted ones."""
-    wanted = list(RESULT_COLUMNS[1:])
-    missing = [c for c in wanted if c not in results.columns]
-    if missing:
-        raise ValueError(f"results frame lacks columns: {', '.join(missing)}")
+    wanted = _result_names(original, results)
     if not original.index.equals(results.index):
         raise ValueError("results frame must have the same index (source_row) as the sheet")
     columns: dict[str, np.ndarray] = {}
@@ -141,7 +160,10 @@ def _results_columns(
         columns[out_name] = _cell_values(original[name])
     columns["source_row"] = np.asarray(original.index, dtype=np.int64).astype(object)
     for name in wanted:
-        columns[name] = _cell_values(results[name])
+        if name in results.columns:
+            columns[name] = _cell_values(results[name])
+        else:  # an optional column the frame lacks: empty cells
+            columns[name] = np.full(len(results), None, dtype=object)
     widths: dict[str, float] = {}
     date_columns: list[str] = []
     for name, values in columns.items():
@@ -250,38 +272,81 @@ def write_results(
     return target
 
 
-def read_results(path: str | Path) -> pd.DataFrame:
-    """The Results sheet of a results workbook as an object frame indexed by source_row."""
-    path = Path(path)
+def _not_ours(path: Path, why: str) -> InputError:
+    return InputError(f"{path.name}: {why}; pass a workbook written by smsbatch check or send")
+
+
+def _read_book(path: Path) -> tuple[list[list[Any]], list[list[Any]] | None]:
+    """The Results sheet's rows and the Summary sheet's rows (None when it has none)."""
     if not path.is_file():
         raise InputError(f"{path}: results workbook not found; check the path")
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
         if RESULTS_SHEET not in book.sheet_names:
-            raise InputError(
-                f"{path.name}: no {RESULTS_SHEET!r} sheet; pass a workbook written by "
-                "smsbatch check or send"
-            )
+            raise _not_ours(path, f"no {RESULTS_SHEET!r} sheet")
         rows = book.get_sheet_by_name(RESULTS_SHEET).to_python(skip_empty_area=False)
+        summary = None
+        if SUMMARY_SHEET in book.sheet_names:
+            summary = book.get_sheet_by_name(SUMMARY_SHEET).to_python(skip_empty_area=False)
     except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        raise InputError(
-            f"{path.name}: not a readable workbook ({exc}); pass a workbook written by "
-            "smsbatch check or send"
-        ) from None
+        raise _not_ours(path, f"not a readable workbook ({exc})") from None
+    return rows, summary
+
+
+def _results_frame(path: Path, rows: list[list[Any]]) -> tuple[pd.DataFrame, int]:
+    """The Results rows as an object frame indexed by source_row, and how many of its columns
+    come from the input sheet (those before source_row)."""
     header = [str(h) for h in rows[0]] if rows else []
-    missing = [c for c in RESULT_COLUMNS if c not in header]
+    required = [c for c in RESULT_COLUMNS if c not in OPTIONAL_COLUMNS]
+    missing = [c for c in required if c not in header]
     if missing:
-        raise InputError(
-            f"{path.name}: not a results workbook (missing columns: {', '.join(missing)}); "
-            "pass a workbook written by smsbatch check or send"
-        )
+        raise _not_ours(path, f"not a results workbook (missing columns: {', '.join(missing)})")
     grid = np.array(rows[1:], dtype=object).reshape(len(rows) - 1, len(header))
     grid[grid == ""] = None  # calamine reads an empty cell as ''
     frame = pd.DataFrame(grid, columns=header, dtype=object)
+    split = header.index("source_row")
     frame.index = pd.Index(frame.pop("source_row").astype("int64"), name="source_row")
     # segments and credits are counts: give them back as int, not as the float Excel stores
     for count in ("segments", "credits"):
-        frame[count] = pd.Series(
-            [int(v) if isinstance(v, float) and v.is_integer() else v for v in frame[count]],
-            index=frame.index, dtype=object)
-    return frame
+        frame[count] = pd.Series([_integral(v) for v in frame[count]], index=frame.index,
+                                 dtype=object)
+    for name in RESULT_COLUMNS[1:]:
+        if name not in frame.columns:  # an optional column this workbook predates
+            frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    return frame, split
+
+
+def _integral(value: object) -> object:
+    """A float that holds a whole number as int (Excel stores every number as a float)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """The Results sheet of a results workbook as an object frame indexed by source_row."""
+    path = Path(path)
+    rows, _ = _read_book(path)
+    return _results_frame(path, rows)[0]
+
+
+def read_workbook(
+    path: str | Path,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, object]]]:
+    """A results workbook as (original, results, summary): write_results' arguments back."""
+    path = Path(path)
+    rows, summary_rows = _read_book(path)
+    frame, split = _results_frame(path, rows)
+    # Input columns keep their names as written (`status (input)`), which write_results
+    # leaves alone, so writing them back changes no header.
+    original = frame.iloc[:, :split].copy()
+    results = frame.iloc[:, split:].copy()
+    for name in OPTIONAL_COLUMNS:
+        if name not in results.columns:
+            results[name] = pd.Series([None] * len(results), index=results.index,
+                                     dtype=object)
+    summary: list[tuple[str, object]] = []
+    for row in (summary_rows or [])[1:]:  # below the item/value header
+        item, value = (list(row) + [None, None])[:2]
+        if item in ("", None) and value in ("", None):
+            continue
+        summary.append((str(item), None if value == "" else _integral(value)))
+    return original, results, summary

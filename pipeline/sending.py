@@ -54,6 +54,7 @@ class SendSettings:
     window: Window | None = None  # promotional route: the hours messages may go out
     schedule: bool = True  # outside the window: schedule for its next opening, else stop
     optouts: bool = False  # ask the provider to skip its opt-out lists (textlocal-api.md §2.1)
+    receipt_url: str | None = None  # where the provider POSTs delivery receipts (§5.4)
     clock: Clock = system_clock
 
     def __post_init__(self) -> None:
@@ -247,7 +248,8 @@ def deliver(client: TextlocalClient, chunk: Chunk, settings: SendSettings) -> Bu
     schedule = int(chunk.schedule_time.timestamp()) if chunk.schedule_time else None
     return call_with_retries(
         lambda: client.send_bulk(chunk.messages, sender=settings.sender, test=settings.test,
-                                 schedule_time=schedule, optouts=settings.optouts),
+                                 schedule_time=schedule, optouts=settings.optouts,
+                                 receipt_url=settings.receipt_url),
         settings.retry, on_retry=on_retry)
 
 

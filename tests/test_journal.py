@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from pipeline.journal import (
     IN_FLIGHT_DETAIL,
+    Delivery,
     Journal,
     JournalInUse,
     Outcome,
@@ -158,3 +160,59 @@ def test_reordered_sheet_still_matches_by_number_and_message(tmp_path):
     results = make_results({40: (number, message), 41: (number, "Hi changed")})
     apply_journal(results, entries)
     assert results["status"].tolist() == ["sent", "ready"]
+
+
+OLD_MESSAGES = """
+CREATE TABLE runs (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, identity TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE messages (run_id INTEGER NOT NULL REFERENCES runs(id), row_key TEXT NOT NULL,
+    source_row INTEGER NOT NULL, number TEXT NOT NULL, status TEXT NOT NULL, detail TEXT,
+    provider_message_id TEXT, batch_id TEXT, sent_at TEXT, chunk_id INTEGER, custom TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, attempted_at TEXT, updated_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, row_key));
+INSERT INTO runs VALUES (1, 'k', '{}', 'sha', '2024-03-01', '2024-03-01');
+INSERT INTO messages (run_id, row_key, source_row, number, status, provider_message_id,
+    batch_id, updated_at) VALUES (1, 'r2', 2, '+919876540002', 'sent', '11', '99', 'then');
+"""
+
+
+def test_a_journal_from_before_delivery_columns_gains_them_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(OLD_MESSAGES)
+    db.close()
+    with Journal.open(path) as journal:
+        assert journal.entries(1)["r2"].provider_message_id == "11"
+        assert journal.delivery_by_message_id(["11"]) == {}
+        assert journal.record_delivery([("11", "delivered", "2024-03-01T10:00:05+05:30")]) == 1
+    with Journal.open(path) as journal:  # reopened: nothing added twice
+        assert journal.delivery_by_message_id(["11"]) == {
+            "11": Delivery("+919876540002", "delivered", "2024-03-01T10:00:05+05:30")}
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(messages)")]
+    assert columns[-2:] == ["delivery_status", "delivered_at"]
+
+
+def test_record_delivery_is_one_transaction_and_lookups_page_past_sqlite_limits(tmp_path):
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.begin_run(IDENTITY, "sha")
+        rows = pending(*range(2, 1202))
+        chunk_id, _ = journal.start_chunk(run.id, rows)
+        journal.finish_chunk(run.id, chunk_id, [
+            Outcome(p.row_key, "sent", None, str(1000 + p.source_row), None, None)
+            for p in rows], "answered")
+
+        def updates():
+            yield ("1002", "delivered", None)
+            raise RuntimeError("interrupted")
+
+        with pytest.raises(RuntimeError):
+            journal.record_delivery(updates())
+        assert journal.delivery_by_message_id(["1002"]) == {}
+        changed = journal.record_delivery(
+            [(str(1000 + r), "pending" if r % 2 else "delivered", None) for r in range(2, 1202)]
+            + [("nope", "delivered", None)])
+        assert changed == 1200
+        found = journal.delivery_by_message_id(str(1000 + r) for r in range(2, 1202))
+    assert len(found) == 1200
+    assert found["2201"] == Delivery("+919876541201", "pending", None)
+    assert found["1002"].status == "delivered"

@@ -17,7 +17,13 @@ import rustpy_xlsxwriter
 
 from pipeline import results as results_module
 from pipeline.errors import InputError
-from pipeline.results import RESULT_COLUMNS, STATUSES, read_results, write_results
+from pipeline.results import (
+    RESULT_COLUMNS,
+    STATUSES,
+    read_results,
+    read_workbook,
+    write_results,
+)
 from pipeline.sheet import load_sheet
 
 DATA = Path(__file__).parent / "data"
@@ -54,6 +60,7 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
             "delivery_status": [None, None, None],
             "credits": [1, 2, None],
             "dlt_template_id": ["1007", "1007", None],
+            "delivered_at": [None, None, None],
         },
         index=index,
         dtype=object,
@@ -135,7 +142,7 @@ def test_frozen_header_autofilter_and_widths(written):
     results, summary = book["Results"], book["Summary"]
     assert results.freeze_panes == "A2"
     assert summary.freeze_panes == "A2"
-    assert results.auto_filter.ref == "A1:S4"
+    assert results.auto_filter.ref == "A1:T4"
     with zipfile.ZipFile(written) as archive:
         xml = archive.read("xl/worksheets/sheet1.xml").decode()
     widths = [float(w) for w in re.findall(r'<col min="\d+" max="\d+" width="([\d.]+)"', xml)]
@@ -175,7 +182,7 @@ def test_read_results_round_trip(written):
     assert frame.loc[2].tolist() == [
         "=1+1", 919876543210.0, "vip", dt.date(2024, 3, 2), dt.datetime(2024, 3, 1, 9, 15),
         1499.0, "+919876543210", "Hi =1+1", "GSM-7", 1, "sent", None, "1001", "77",
-        "2024-03-01T10:00:00+05:30", None, 1, "1007",
+        "2024-03-01T10:00:00+05:30", None, 1, "1007", None,
     ]
     assert frame["segments"].tolist() == [1, 2, None]
     assert frame["credits"].tolist() == [1, 2, None]
@@ -339,4 +346,91 @@ def test_status_vocabulary():
     assert RESULT_COLUMNS[:11] == (
         "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
         "provider_message_id", "batch_id", "sent_at", "delivery_status")  # contract §6 order
-    assert RESULT_COLUMNS[11:] == ("credits", "dlt_template_id")  # issue 5, appended
+    assert RESULT_COLUMNS[11:] == ("credits", "dlt_template_id", "delivered_at")  # appended
+
+
+# -- delivered_at (optional) and read_workbook: updating a workbook in place ---------------
+
+def sheet_xml(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return [archive.read(f"xl/worksheets/sheet{n}.xml").decode() for n in (1, 2)]
+
+
+def test_delivered_at_is_written_empty_when_missing_and_older_workbooks_still_read(
+        tmp_path, monkeypatch):
+    original, results = frames()
+    results["delivered_at"] = ["2024-03-01T10:00:05+05:30", None, None]
+    path = write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
+    assert [c.value for c in openpyxl.load_workbook(path)["Results"][1]] == EXPECTED_HEADER
+    assert read_results(path)["delivered_at"].tolist() == ["2024-03-01T10:00:05+05:30", None, None]
+    missing = write_results(tmp_path / "m.xlsx", original, results.drop(columns="delivered_at"),
+                            SUMMARY)
+    assert read_results(missing)["delivered_at"].tolist() == [None, None, None]
+    # A workbook from before the column existed still reads, with it empty.
+    monkeypatch.setattr(results_module, "RESULT_COLUMNS", RESULT_COLUMNS[:-1])
+    monkeypatch.setattr(results_module, "OPTIONAL_COLUMNS", ())
+    old = write_results(tmp_path / "old.xlsx", original, results.drop(columns="delivered_at"),
+                        SUMMARY)
+    monkeypatch.undo()
+    assert "delivered_at" not in [c.value for c in openpyxl.load_workbook(old)["Results"][1]]
+    assert read_results(old)["delivered_at"].tolist() == [None, None, None]
+    with pytest.raises(ValueError, match="lacks columns: credits"):
+        write_results(tmp_path / "r.xlsx", original, results.drop(columns="credits"), [])
+
+
+def test_an_input_column_named_like_an_optional_one_is_renamed(tmp_path):
+    original, results = frames()
+    original["delivered_at"] = ["yesterday", None, None]
+    results["delivered_at"] = [None, "2024-03-01T10:00:05+05:30", None]
+    path = write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
+    table = read_results(path)
+    assert table["delivered_at (input)"].tolist() == ["yesterday", None, None]
+    assert table["delivered_at"].tolist() == [None, "2024-03-01T10:00:05+05:30", None]
+
+
+def test_read_workbook_gives_back_what_write_results_took(tmp_path):
+    original, results = frames()
+    summary = [*SUMMARY, ("credits", 3.5), ("test mode", True), ("sender", None)]
+    first = write_results(tmp_path / "a.xlsx", original, results, summary)
+    back_original, back_results, back_summary = read_workbook(first)
+    assert list(back_original.columns) == EXPECTED_HEADER[:6]
+    assert back_original.index.tolist() == [2, 3, 5]
+    assert back_original.loc[2].tolist() == [
+        "=1+1", 919876543210.0, "vip", dt.date(2024, 3, 2), dt.datetime(2024, 3, 1, 9, 15),
+        1499.0]
+    assert list(back_results.columns) == list(RESULT_COLUMNS[1:])
+    assert back_results["delivered_at"].tolist() == [None, None, None]
+    assert back_summary == [("input file", "contacts.xlsx"), ("sent", 2),
+                            ("template", "=Hi {Name}"), ("credits", 3.5), ("test mode", True),
+                            ("sender", None)]
+    second = write_results(tmp_path / "b.xlsx", back_original, back_results, back_summary)
+    assert sheet_xml(second) == sheet_xml(first)  # cell for cell, formats and widths too
+
+
+def test_a_column_added_after_ours_survives_an_update(tmp_path):
+    original, results = frames()
+    results["delivered_at"] = None
+    results["my notes"] = ["call back", None, "=not a formula"]
+    path = write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
+    back_original, back_results, _ = read_workbook(path)
+    assert list(back_results.columns)[-2:] == ["delivered_at", "my notes"]
+    assert back_results["my notes"].tolist() == ["call back", None, "=not a formula"]
+    again = write_results(tmp_path / "again.xlsx", back_original, back_results, SUMMARY)
+    assert sheet_xml(again) == sheet_xml(path)
+    results["Name"] = None  # the same name as an input column: refused, not overwritten
+    with pytest.raises(ValueError, match="clash with sheet columns: Name"):
+        write_results(tmp_path / "x.xlsx", original, results, SUMMARY)
+
+
+def test_read_workbook_without_a_summary_sheet(tmp_path):
+    path = tmp_path / "r.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Results"
+    book.active.append(["Name", *RESULT_COLUMNS])
+    book.active.append(["Asha", 2, "+919876543210", "Hi", "GSM-7", 1, "sent", None, "7", "8",
+                        "2024-03-01T10:00:00+05:30", None, 1, None])
+    book.save(path)
+    original, results, summary = read_workbook(path)
+    assert (original.columns.tolist(), original.index.tolist()) == (["Name"], [2])
+    assert results.loc[2, "provider_message_id"] == "7"
+    assert summary == []

@@ -128,7 +128,7 @@ def promo_send(files: Path, clock: Clock, **options):
                                 chunk_size=1, concurrency=1,
                                 progress=lambda n: setattr(clock, "now",
                                                            clock.now + timedelta(seconds=4)))
-        outbox = read_outbox(files / "outbox.sqlite")
+        outbox = read_outbox(files / "outbox.sqlite", at=clock.unix())
     return result, outbox
 
 

@@ -26,14 +26,33 @@ TRICKY = "50% off + free & more\nनमस्ते €"
 DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
+class Clock:
+    """A settable unix time for the sandbox to stamp messages with."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC = 2023-11-15 03:43:20 IST
+
+
 @pytest.fixture
 def outbox(tmp_path):
     return tmp_path / "nested" / "outbox.sqlite"
 
 
 @pytest.fixture
-def server(outbox):
-    with SandboxServer(outbox, api_key=KEY, balance=100) as sandbox:
+def clock():
+    return Clock(T0)
+
+
+@pytest.fixture
+def server(outbox, clock):
+    # A test clock: delivery statuses move only when a test moves it (sandbox_receipts.py).
+    with SandboxServer(outbox, api_key=KEY, balance=100, clock=clock) as sandbox:
         yield sandbox
 
 
@@ -57,7 +76,7 @@ def failure(code, message):
 
 # -- bulk_json through the real client ------------------------------------------------------
 
-def test_round_trip_exact_text_into_outbox(server, client, outbox):
+def test_round_trip_exact_text_into_outbox(server, client, outbox, clock):
     got = client.send_bulk([Outgoing("919876543210", TRICKY, custom="row-2"),
                             Outgoing("919812345678", "a=b&c=%20d+e")], sender="ABCDEF")
     m1, m2 = str(FIRST_MESSAGE_ID), str(FIRST_MESSAGE_ID + 1)
@@ -66,18 +85,17 @@ def test_round_trip_exact_text_into_outbox(server, client, outbox):
                             "919812345678": Accepted("919812345678", m2, b2, 1)}
     assert got.refused == {}
     assert (got.balance, got.total_cost, got.test_mode) == (98, 2, False)
-    rows = read_outbox(outbox)
-    for row in rows:
-        assert datetime.fromisoformat(row.pop("created_at")).utcoffset().total_seconds() == 0
+    rows = read_outbox(outbox, at=clock.now)
     assert rows == [
         {"id": m1, "batch_id": b1, "number": "919876543210", "message": TRICKY,
-         "sender": "ABCDEF", "custom": "row-2", "test": False, "status": "D",
-         "scheduled_at": None},
+         "sender": "ABCDEF", "custom": "row-2", "test": False, "status": "P",
+         "created_at": "2023-11-14T22:13:20+00:00", "scheduled_at": None},
         {"id": m2, "batch_id": b2, "number": "919812345678", "message": "a=b&c=%20d+e",
-         "sender": "ABCDEF", "custom": None, "test": False, "status": "D",
-         "scheduled_at": None},
+         "sender": "ABCDEF", "custom": None, "test": False, "status": "P",
+         "created_at": "2023-11-14T22:13:20+00:00", "scheduled_at": None},
     ]
-    assert [r["id"] for r in server.outbox()] == [m1, m2]
+    assert server.outbox() == rows
+    assert [r["status"] for r in read_outbox(outbox, at=clock.now + 2)] == ["D", "D"]
 
 
 def test_invalid_numbers_are_refused_with_32(server, client, outbox):
@@ -198,18 +216,21 @@ def test_concurrent_requests_get_unique_ids_and_consistent_balance(server, outbo
 
 # -- status endpoints -----------------------------------------------------------------------
 
-def test_status_batch_and_message_shapes(server, client):
+def test_status_batch_and_message_shapes(server, client, clock):
     got = client.send_bulk([Outgoing("919876543210", "hi")], sender="ABCDEF")
     accepted = got.accepted["919876543210"]
+    assert client.status_batch(accepted.batch_id)["messages"] == [
+        {"recipient": 919876543210, "status": "P"}]
+    clock.now += 2
     batch = client.status_batch(accepted.batch_id)
     assert batch == {"batch_id": int(accepted.batch_id), "num_messages": 1, "num_delivered": 1,
                      "num_undelivered": 0, "num_expired": 0, "num_unknown": 0,
                      "num_invalid": 0, "messages": [{"recipient": 919876543210, "status": "D"}],
                      "status": "success"}
     message = client.status_message(accepted.message_id)
-    assert DATE.fullmatch(message["message"].pop("date"))
     assert message == {"message": {"id": int(accepted.message_id), "recipient": 919876543210,
-                                   "type": "sms", "status": "D"}, "status": "success"}
+                                   "type": "sms", "status": "D", "date": "2023-11-15 03:43:22"},
+                       "status": "success"}
     with pytest.raises(ProviderError) as info:
         client.status_batch("1")
     assert info.value.code == 23
@@ -303,7 +324,7 @@ def test_read_endpoints(server, client):
     assert DATE.fullmatch(history["messages"][0].pop("datetime"))
     assert history == {
         "messages": [{"id": FIRST_MESSAGE_ID, "number": 919876543210, "content": "a",
-                      "sender": "ABCDEF", "status": "D", "customID": "c",
+                      "sender": "ABCDEF", "status": "P", "customID": "c",
                       "batchID": FIRST_BATCH_ID}],
         "start": 0, "limit": 1, "total": 2, "status": "success"}
     newest = post(server, "get_history_api/", apikey=KEY, min_time="0", max_time="99999999999")
@@ -325,19 +346,6 @@ class CountingSession(requests.Session):
         return super().post(url, data=data, **kwargs)
 
 
-class Clock:
-    """A settable unix time for the sandbox to stamp messages with."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-T0 = 1_700_000_000  # 2023-11-14 22:13:20 UTC = 2023-11-15 03:43:20 IST
-
-
 def test_history_returns_each_message_with_its_custom(server, client):
     got = client.send_bulk([Outgoing("919876543210", "a", custom="job1:row-2"),
                             Outgoing("919812345678", "b", custom="job1:row-3"),
@@ -348,7 +356,7 @@ def test_history_returns_each_message_with_its_custom(server, client):
     for message in history:
         assert DATE.fullmatch(message.sent_at)
     assert [(m.message_id, m.number, m.batch_id, m.custom, m.status) for m in history] == [
-        (a.message_id, a.number, a.batch_id, f"job1:row-{i}", "D")
+        (a.message_id, a.number, a.batch_id, f"job1:row-{i}", "P")
         for i, a in enumerate(got.accepted.values(), start=2)]
     assert [m.message_id for m in history] == [str(FIRST_MESSAGE_ID + i) for i in range(3)]
 

@@ -96,7 +96,7 @@ def test_promotional_sender_only_inside_the_window(sandbox, clock, outbox, now, 
     if accepted:
         assert sorted(send().accepted) == [B, A]
         assert client.balance() == 98
-        assert [r["status"] for r in read_outbox(outbox)] == ["D", "D"]
+        assert [r["status"] for r in read_outbox(outbox, at=clock.now)] == ["P", "P"]
     else:
         with pytest.raises(ProviderError) as info:
             send()
@@ -112,7 +112,8 @@ def test_six_letter_sender_is_not_windowed(sandbox, clock, outbox):
     clock.now = ist(23)
     assert list(client.send_bulk([Outgoing(A, "Your order shipped")], sender=OTHERS).accepted) \
         == [A]
-    assert [(r["number"], r["status"]) for r in read_outbox(outbox)] == [(A, "D")]
+    assert [(r["number"], r["status"]) for r in read_outbox(outbox, at=clock.now + 2)] == [
+        (A, "D")]
 
 
 def test_send_form_is_windowed_too(sandbox, clock, outbox):
@@ -123,7 +124,7 @@ def test_send_form_is_windowed_too(sandbox, clock, outbox):
     body = post(server, "send/", apikey=KEY, numbers=A, message="Sale", sender=PROMO,
                 schedule_time=str(ist(11)))
     assert (body["status"], body["cost"], body["balance"]) == ("success", 1, 99)
-    assert [(r["status"], r["scheduled_at"]) for r in read_outbox(outbox)] == [
+    assert [(r["status"], r["scheduled_at"]) for r in read_outbox(outbox, at=clock.now)] == [
         ("scheduled", "2025-11-24T05:30:00+00:00")]
 
 
@@ -154,7 +155,7 @@ def test_schedule_inside_the_next_window_is_accepted_as_scheduled(sandbox, clock
                            sender=PROMO, schedule_time=later)
     assert sorted(got.accepted) == [B, A]
     assert (got.total_cost, got.balance) == (2, 98)  # charged when accepted
-    rows = read_outbox(outbox)
+    rows = read_outbox(outbox, at=clock.now)
     assert [(r["number"], r["status"], r["scheduled_at"]) for r in rows] == [
         (A, "scheduled", "2025-11-25T05:00:00+00:00"),
         (B, "scheduled", "2025-11-25T05:00:00+00:00")]
@@ -173,7 +174,7 @@ def test_six_letter_sender_may_schedule_any_future_time(sandbox, clock, outbox):
     _, client = sandbox()
     clock.now = ist(12)
     client.send_bulk([Outgoing(A, "Reminder")], sender=OTHERS, schedule_time=ist(23, 30))
-    assert [(r["status"], r["scheduled_at"]) for r in read_outbox(outbox)] == [
+    assert [(r["status"], r["scheduled_at"]) for r in read_outbox(outbox, at=clock.now)] == [
         ("scheduled", "2025-11-24T18:00:00+00:00")]
 
 
@@ -185,7 +186,9 @@ def test_schedule_in_the_past_is_9(sandbox, clock, outbox, sender):
                                                  schedule_time=ist(11, 59, 59))) == 9
     # the current second itself is not in the past
     client.send_bulk([Outgoing(A, "x")], sender=sender, schedule_time=ist(12))
-    assert [r["status"] for r in read_outbox(outbox)] == ["scheduled"]
+    # due at once: pending straight away, as if sent now
+    assert [(r["status"], r["scheduled_at"]) for r in read_outbox(outbox, at=clock.now)] == [
+        ("P", "2025-11-24T06:30:00+00:00")]
 
 
 @pytest.mark.parametrize("later", [ist(9, 59, 59, day=25), ist(21, day=25), ist(23, 59)])
@@ -303,8 +306,12 @@ def test_outbox_from_before_scheduling_is_upgraded_in_place(outbox, clock):
     with SandboxServer(outbox, api_key=KEY, balance=10, clock=clock) as server, \
             TextlocalClient(KEY, server.url) as client:
         client.send_bulk([Outgoing(A, "old")], sender=OTHERS)
-    with sqlite3.connect(outbox) as db:  # as an earlier sandbox left it
-        db.execute("ALTER TABLE messages DROP COLUMN scheduled_at")
+    with sqlite3.connect(outbox) as db:  # as an earlier sandbox left it: "D" at once
+        db.execute("DROP INDEX messages_receipts_due")
+        for column in ("scheduled_at", "due_at", "final_status", "final_at", "receipt_url",
+                       "receipt_state"):
+            db.execute(f"ALTER TABLE messages DROP COLUMN {column}")
+        db.execute("UPDATE messages SET status = 'D'")
     db.close()
     assert [(r["message"], r["status"], r["scheduled_at"]) for r in read_outbox(outbox)] == [
         ("old", "D", None)]
@@ -313,6 +320,8 @@ def test_outbox_from_before_scheduling_is_upgraded_in_place(outbox, clock):
         client.send_bulk([Outgoing(B, "new")], sender=OTHERS,
                          schedule_time=int(clock.now) + 60)
         assert client.balance() == 8
-    assert [(r["message"], r["status"], r["scheduled_at"]) for r in read_outbox(outbox)] == [
+    rows = read_outbox(outbox, at=clock.now)
+    assert [(r["message"], r["status"], r["scheduled_at"]) for r in rows] == [
         ("old", "D", None),
         ("new", "scheduled", datetime.fromtimestamp(clock.now + 60, UTC).isoformat())]
+    assert [r["status"] for r in read_outbox(outbox, at=clock.now + 62)] == ["D", "D"]

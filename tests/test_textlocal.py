@@ -184,6 +184,33 @@ def test_schedule_time_and_optouts_only_when_set(rsps, client, kwargs, extra):
     client.send_bulk([Outgoing("919876543210", "Hi")], sender="ABCDEF", test=True, **kwargs)
 
 
+def test_receipt_url_goes_top_level_in_data(rsps, client):
+    url = "https://hooks.example.in/receipts?via=smsbatch&x=1"
+    data = {"sender": "ABCDEF", "test": False, "receipt_url": url,
+            "messages": [{"number": "919876543210", "text": "Hi", "custom": "smsbatch-1-2"}]}
+    rsps.post(BULK, json=BULK_OK, match=[matchers.urlencoded_params_matcher(
+        {"apikey": KEY, "data": json.dumps(data, ensure_ascii=False)})])
+    client.send_bulk([Outgoing("919876543210", "Hi", custom="smsbatch-1-2")], sender="ABCDEF",
+                     receipt_url=url)
+    assert bulk_data(rsps.calls[0])["receipt_url"] == url
+
+
+@pytest.mark.parametrize("url", [None, ""])
+def test_no_receipt_url_key_unless_given(rsps, client, url):
+    data = {"sender": "ABCDEF", "test": False,
+            "messages": [{"number": "919876543210", "text": "Hi"}]}
+    rsps.post(BULK, json=BULK_OK, match=[matchers.urlencoded_params_matcher(
+        {"apikey": KEY, "data": json.dumps(data, ensure_ascii=False)})])
+    client.send_bulk([Outgoing("919876543210", "Hi")], sender="ABCDEF", receipt_url=url)
+
+
+@pytest.mark.parametrize("url", ["ftp://host/r", "/receipts", "http://", "localhost:8080/r"])
+def test_bad_receipt_url_is_rejected_before_sending(rsps, client, url):
+    with pytest.raises(ValueError, match="receipt_url must be an http"):
+        client.send_bulk([Outgoing("919876543210", "Hi")], sender="ABCDEF", receipt_url=url)
+    assert len(rsps.calls) == 0
+
+
 @pytest.mark.parametrize("when", [-1, 1.5, "1764000000", True])
 def test_bad_schedule_time_is_rejected_before_sending(rsps, client, when):
     with pytest.raises(ValueError, match="schedule_time must be unix seconds"):

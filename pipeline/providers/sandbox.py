@@ -3,9 +3,10 @@
 Plain `http.server` (no framework) on 127.0.0.1. The commands themselves (validation, JSON
 envelopes, what gets recorded) live in sandbox_api.py, the SQLite outbox in sandbox_store.py;
 this module is the HTTP side: sockets, form parsing, and the fault switches of
-sandbox_faults.py. Without faults every answer is HTTP 200; what a request records commits in
-one transaction before the reply, so a client never sees "success" for a message the outbox
-does not have.
+sandbox_faults.py. Delivery statuses and receipt callbacks are sandbox_receipts.py; their
+thread runs while the server does. Without faults every answer is HTTP 200; what a request
+records commits in one transaction before the reply, so a client never sees "success" for a
+message the outbox does not have.
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from pipeline.providers.sandbox_faults import (
     FaultInjector,
     Faults,
 )
+from pipeline.providers.sandbox_receipts import ReceiptCallbacks, ReceiptCounts, Receipts
 from pipeline.providers.sandbox_rules import Rules, Template
 from pipeline.providers.sandbox_store import Store, read_outbox
 from pipeline.window import DEFAULT_WINDOW, Window
 
-__all__ = ["FaultCounts", "Faults", "SandboxServer", "read_outbox"]
+__all__ = ["FaultCounts", "Faults", "ReceiptCounts", "Receipts", "SandboxServer", "read_outbox"]
 
 MAX_BODY = 32 * 1024 * 1024  # 500 long unicode messages, double-encoded, are ~3 MB
 # Textlocal always enforces promotional hours (§8), so a rehearsal does too by default, with
@@ -59,6 +61,10 @@ class SandboxServer:
     `dlt_templates` (each with `.id` and `.text`) are the registered DLT templates every text
     must match (None: no check); `optouts` lists the numbers a request with `optouts=true`
     skips.
+
+    `receipts` (sandbox_receipts.py) sets how delivery unfolds with `clock`: P for
+    `settle_seconds`, then mostly D, some U/E/I/?; and how receipts are POSTed to a send's
+    loopback `receipt_url` once a message is final.
     """
 
     def __init__(
@@ -75,12 +81,14 @@ class SandboxServer:
         promo_window: Window | None = DEFAULT_PROMO_WINDOW,
         dlt_templates: Sequence[Template] | None = None,
         optouts: Iterable[str] | None = None,
+        receipts: Receipts | None = None,
     ) -> None:
         self.outbox_path = Path(outbox)
         rules = Rules(promo_window, dlt_templates, optouts)  # InputError for a bad opt-out
         # `balance` only seeds a new outbox; a reopened one keeps its own (sandbox_store.py).
         try:
-            self._store = Store(outbox, balance=balance, clock=clock)
+            self.receipts = receipts if receipts is not None else Receipts()
+            self._store = Store(outbox, balance=balance, clock=clock, receipts=self.receipts)
         except (OSError, sqlite3.Error) as exc:
             raise InputError(
                 f"cannot open the sandbox outbox {outbox} ({exc}): pass --outbox with a "
@@ -96,6 +104,7 @@ class SandboxServer:
             ) from None
         self._httpd.api = SandboxApi(self._store, api_key, senders, rules, clock)
         self._httpd.injector = self._injector = FaultInjector(faults)
+        self._callbacks = ReceiptCallbacks(self._store, self.receipts, clock)
         self._thread: threading.Thread | None = None
         self._serving = False
         self._stopped = False
@@ -121,6 +130,11 @@ class SandboxServer:
         """How many sending requests were seen and how many got each fault, since start."""
         return self._injector.counts()
 
+    @property
+    def receipt_counts(self) -> ReceiptCounts:
+        """How many receipt callbacks were posted, retried and given up, since start."""
+        return self._callbacks.counts()
+
     def start(self) -> SandboxServer:
         """Serve in a background thread; returns self."""
         self._begin()
@@ -140,7 +154,8 @@ class SandboxServer:
         """Stop serving, wait for requests in flight, close the outbox (idempotent).
 
         Requests waiting out a latency or a hang fault are woken; a hanging one is closed
-        unanswered (its messages are already recorded).
+        unanswered (its messages are already recorded). A receipt POST in flight is cut off;
+        its receipt stays due for the next sandbox on this outbox.
         """
         if self._stopped:
             return
@@ -151,6 +166,7 @@ class SandboxServer:
         if self._thread is not None:
             self._thread.join()
         self._httpd.server_close()  # joins the handler threads: their records are committed
+        self._callbacks.stop()
         self._store.close()
 
     def __enter__(self) -> SandboxServer:
@@ -159,14 +175,15 @@ class SandboxServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def outbox(self, *, include_test: bool = False) -> list[dict]:
-        """The messages accepted so far (see `read_outbox`)."""
-        return self._store.outbox(include_test=include_test)
+    def outbox(self, *, include_test: bool = False, at: float | None = None) -> list[dict]:
+        """The messages accepted so far (see `read_outbox`), statuses as of `clock`."""
+        return self._store.outbox(include_test=include_test, at=at)
 
     def _begin(self) -> None:
         if self._serving or self._stopped:
             raise RuntimeError("a SandboxServer serves once: create a new one")
         self._serving = True
+        self._callbacks.start()
 
 
 class _Server(ThreadingHTTPServer):

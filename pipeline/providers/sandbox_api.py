@@ -21,6 +21,9 @@ Choices where the spec is silent ([I] in textlocal-api.md), all on the strict si
   template mismatch on /send/ (80) fail the whole request; in bulk_json a template mismatch
   (80) or a skipped opt-out (94) refuses that message only, and /send/ warns (94) per
   skipped opt-out. A scheduled request is charged now and its messages read `scheduled`.
+- Receipts (sandbox_receipts.py): /send/'s `receipt_url`, or bulk_json's top-level
+  `receipt_url` (or `receiptUrl`, as one client spells it, §3), is kept with each message and
+  echoed in the answer; a URL that is not loopback http fails the request with 95 [I].
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pipeline.providers.sandbox_reads import READ_ERRORS, ReadCommands
+from pipeline.providers.sandbox_receipts import BAD_RECEIPT_URL, RECEIPT_ERRORS, loopback_url
 from pipeline.providers.sandbox_rules import MESSAGES, MOBILE, OPTED_OUT, Rules
 from pipeline.providers.sandbox_store import NewBatch, Store
 
@@ -62,6 +66,7 @@ ERRORS = {
     51: "No valid numbers specified",
     **MESSAGES,  # the India rules' codes (sandbox_rules.py)
     **READ_ERRORS,  # the sandbox's own, for unknown ids (sandbox_reads.py)
+    **RECEIPT_ERRORS,  # the sandbox's own, for a receipt URL it will not call
 }
 
 
@@ -85,7 +90,7 @@ class SandboxApi:
         self._senders = list(senders) if senders is not None else None
         self._rules = rules if rules is not None else Rules()
         self._clock = clock
-        reads = ReadCommands(store)
+        reads = ReadCommands(store, clock)
         self._commands = {
             "send": self.send, "bulk_json": self.bulk_json, "balance": reads.balance,
             "status_message": reads.status_message, "status_batch": reads.status_batch,
@@ -131,6 +136,9 @@ class SandboxApi:
         sender = params.get("sender", "")
         if (error := self._sender_error(sender)) is not None:
             return error
+        receipt_url = params.get("receipt_url") or None
+        if receipt_url is not None and not loopback_url(receipt_url):
+            return _failure(BAD_RECEIPT_URL)
         parts = count_segments(message)
         if parts > MAX_PARTS:
             return _failure(6)
@@ -149,7 +157,7 @@ class SandboxApi:
             return _failure(51)
         test = _flag(params.get("test"))
         custom = params.get("custom") or None
-        batch = NewBatch(sender, message, valid, parts, custom)
+        batch = NewBatch(sender, message, valid, parts, custom, receipt_url)
         with self._store.transaction() as tx:
             if batch.cost > tx.balance():
                 return _failure(7)  # nothing recorded: the transaction wrote nothing
@@ -159,7 +167,7 @@ class SandboxApi:
             balance=stored.balance, batch_id=stored.batch_id, cost=batch.cost,
             num_messages=len(valid),
             message={"num_parts": parts, "sender": sender, "content": message},
-            receipt_url=params.get("receipt_url", ""), custom=custom or "",
+            receipt_url=receipt_url or "", custom=custom or "",
             messages=[{"id": str(i), "recipient": int(n)}
                       for i, n in zip(stored.message_ids, valid, strict=True)],
         )
@@ -186,6 +194,10 @@ class SandboxApi:
         sender = data.get("sender")
         if (error := self._sender_error(sender)) is not None:
             return error
+        receipt_url = data.get("receipt_url") or data.get("receiptUrl") or None
+        if receipt_url is not None and not (isinstance(receipt_url, str)
+                                            and loopback_url(receipt_url)):
+            return _failure(BAD_RECEIPT_URL)
         code, scheduled = self._rules.timing(sender, data.get("schedule_time"), self._clock())
         if code is not None:
             return _failure(code)  # nothing recorded, nothing charged
@@ -212,7 +224,8 @@ class SandboxApi:
             else:
                 code = self._rules.template_error(text)
             if code is None:
-                accepted.append((NewBatch(sender, text, [number], parts, custom), number))
+                accepted.append((NewBatch(sender, text, [number], parts, custom, receipt_url),
+                                 number))
             else:
                 not_sent.append({"unique_id": custom or "", "number": number, "message": text,
                                  "error": {"code": code, "message": ERRORS[code]}})
@@ -231,7 +244,7 @@ class SandboxApi:
                     "num_messages": 1,
                     "message": {"num_parts": batch.num_parts, "sender": sender,
                                 "content": batch.message},
-                    "receipt_url": "", "custom": batch.custom or "",
+                    "receipt_url": receipt_url or "", "custom": batch.custom or "",
                     "messages": [{"id": stored.message_ids[0], "recipient": number}],
                 })
         return {"test": test, "balance_pre_send": balance_pre, "total_cost": total_cost,

@@ -3,8 +3,10 @@
 The sending commands and the dispatch are in sandbox_api.py; these only read the store.
 Choices where the spec is silent ([I] in textlocal-api.md):
 - Status lookups of an unknown id fail with the sandbox's own codes 22 / 23.
-- A message accepted for later reads `scheduled` in every status (sandbox_store.py); the
-  status_batch counts, being of delivery outcomes, do not count it.
+- Statuses are as of the sandbox's clock (sandbox_receipts.py): `scheduled` until a message
+  accepted for later is due, then P, then final. The status_batch counts are of final
+  outcomes (§5.2), so `num_messages` minus their sum is what is still P or scheduled.
+- /status_message/'s `date` is when the message took its current status, IST.
 - /get_history_api/ (§5.5 [C]): `start`/`limit` (at most 1000) page, `min_time`/`max_time`
   are inclusive unix seconds, newest first unless `sort_order=asc`; each message carries
   `customID` and `batchID`, the names Textlocal's receipts and history are reported to use.
@@ -12,11 +14,12 @@ Choices where the spec is silent ([I] in textlocal-api.md):
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import time
+from collections.abc import Callable
+from datetime import datetime
 
+from pipeline.providers.sandbox_receipts import IST, current_status, ist
 from pipeline.providers.sandbox_store import Store, Transaction
-
-IST = timezone(timedelta(hours=5, minutes=30))  # Textlocal India's dates are local time [I]
 
 # The sandbox's own codes: Textlocal's for an unknown id are not documented.
 READ_ERRORS = {22: "Invalid message ID", 23: "Invalid batch ID"}
@@ -41,8 +44,9 @@ def _ist(created_at: str) -> str:
 class ReadCommands:
     """/balance/, /status_message/, /status_batch/ and /get_history_api/ over the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
         self._store = store
+        self._clock = clock
 
     def balance(self, params: dict[str, str]) -> dict:
         """/balance/ (§5.5)."""
@@ -56,8 +60,9 @@ class ReadCommands:
             row = tx.message(message_id) if message_id is not None else None
         if row is None:
             return _failure(22)
+        status, since = current_status(row, self._clock())
         return {"message": {"id": row["id"], "recipient": int(row["number"]), "type": "sms",
-                            "status": row["status"], "date": _ist(row["created_at"])},
+                            "status": status, "date": ist(since)},
                 "status": "success"}
 
     def status_batch(self, params: dict[str, str]) -> dict:
@@ -67,13 +72,14 @@ class ReadCommands:
             rows = tx.batch_messages(batch_id) if batch_id is not None else []
         if not rows:
             return _failure(23)
-        statuses = [row["status"] for row in rows]
+        now = self._clock()
+        statuses = [current_status(row, now)[0] for row in rows]
         counts = {f"num_{name}": statuses.count(code) for code, name in (
             ("D", "delivered"), ("U", "undelivered"), ("E", "expired"), ("?", "unknown"),
             ("I", "invalid"))}
         return {"batch_id": batch_id, "num_messages": len(rows), **counts,
-                "messages": [{"recipient": int(row["number"]), "status": row["status"]}
-                             for row in rows],
+                "messages": [{"recipient": int(row["number"]), "status": status}
+                             for row, status in zip(rows, statuses, strict=True)],
                 "status": "success"}
 
     def get_history_api(self, params: dict[str, str]) -> dict:
@@ -83,11 +89,12 @@ class ReadCommands:
         newest_first = params.get("sort_order", "desc").lower() != "asc"
         with self._store.transaction() as tx:
             total, rows = _history(tx, params, start, limit, newest_first)
+        now = self._clock()
         return {
             "messages": [
                 {"id": row["id"], "number": int(row["number"]), "content": row["message"],
                  "sender": row["sender"], "datetime": _ist(row["created_at"]),
-                 "status": row["status"], "customID": row["custom"] or "",
+                 "status": current_status(row, now)[0], "customID": row["custom"] or "",
                  "batchID": row["batch_id"]}
                 for row in rows
             ],

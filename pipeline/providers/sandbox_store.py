@@ -5,7 +5,13 @@ its ids increasing and its balance (a client that stored ids never sees one reus
 key is never stored. Test-mode messages are kept with `test = 1` so a rehearsal can be
 inspected; `read_outbox` returns only what was really "sent" unless asked. A message accepted
 for later (`schedule_time`, textlocal-api.md §2.1) is kept with status `scheduled` and its
-`scheduled_at`; the sandbox never sends it later, so it stays `scheduled`.
+`scheduled_at`, and reads `scheduled` until then.
+
+Each message's delivery fate (final status and when) is drawn on acceptance and stored; its
+status at any moment is derived from those and the clock (sandbox_receipts.py), so the
+`status` column keeps the status on acceptance ("P" or "scheduled") and reads report the
+current one. A message sent with a `receipt_url` has `receipt_state` "due" until its receipt
+callback is posted ("sent") or given up ("failed").
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.errors import InputError
+from pipeline.providers.sandbox_receipts import Receipts, current_status
 
 # Realistic first ids: the /send/ doc sample's message id (textlocal-api.md §2.2) and a
 # nine-digit batch id like the samples'.
@@ -50,16 +57,29 @@ CREATE TABLE IF NOT EXISTS messages (
     custom     TEXT,
     num_parts  INTEGER NOT NULL,
     test       INTEGER NOT NULL,
-    -- delivery status (textlocal-api.md §5.3); "D" at once for now, receipts may evolve it;
-    -- "scheduled" for a message accepted for later
+    -- status on acceptance: "P", or "scheduled" for later (outboxes from before receipts
+    -- hold "D"); reads derive the current one (sandbox_receipts.py)
     status     TEXT NOT NULL,
     created_at TEXT NOT NULL,
     scheduled_at TEXT  -- ISO 8601 UTC, or NULL when sent at once
 );
 CREATE INDEX IF NOT EXISTS messages_batch ON messages(batch_id);
 """
+# Columns added after the first outboxes were written: (re)opening adds the missing ones.
+_ADDED_COLUMNS = {
+    "scheduled_at": "TEXT",
+    "due_at": "REAL",  # unix time it goes out: scheduled_at, or acceptance
+    "final_status": "TEXT",  # D/U/E/I/? drawn on acceptance (sandbox_receipts.py)
+    "final_at": "REAL",  # unix time it takes final_status
+    "receipt_url": "TEXT",
+    "receipt_state": "TEXT",  # "due", "sent", "failed"; NULL when no receipt was asked for
+}
+# Only the receipts still to post are indexed: the callback thread polls this.
+_RECEIPT_INDEX = ("CREATE INDEX IF NOT EXISTS messages_receipts_due ON messages(final_at) "
+                  "WHERE receipt_state = 'due'")
 
 _OUTBOX_COLUMNS = "id, batch_id, number, message, sender, custom, test, status, created_at"
+_FATE_COLUMNS = ("scheduled_at", "due_at", "final_status", "final_at")
 SCHEDULED = "scheduled"  # the status of a message accepted for a later time
 
 
@@ -72,6 +92,7 @@ class NewBatch:
     numbers: Sequence[str]
     num_parts: int
     custom: str | None = None
+    receipt_url: str | None = None  # where to POST its receipts (loopback, checked before)
 
     @property
     def cost(self) -> int:
@@ -92,10 +113,12 @@ class Store:
     """Thread-safe access to one outbox file (one connection, one lock)."""
 
     def __init__(
-        self, path: str | Path, *, balance: int, clock: Callable[[], float] = time.time
+        self, path: str | Path, *, balance: int, clock: Callable[[], float] = time.time,
+        receipts: Receipts | None = None,
     ) -> None:
         self.path = Path(path)
         self._clock = clock
+        self._receipts = receipts if receipts is not None else Receipts()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # The handler threads share this connection; the lock serialises them.
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -108,9 +131,11 @@ class Store:
             # skipping the fsync per request makes a 1M-message rehearsal ~3x faster.
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
-            if not _has_column(self._conn, "scheduled_at"):
-                # An outbox from before scheduling: add the column, keep everything in it.
-                self._conn.execute("ALTER TABLE messages ADD COLUMN scheduled_at TEXT")
+            for name, kind in _ADDED_COLUMNS.items():
+                if not _has_column(self._conn, name):
+                    # An older outbox: add the column, keep everything in it.
+                    self._conn.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
+            self._conn.execute(_RECEIPT_INDEX)
             # First open only: a reopened outbox keeps its balance and counters.
             self._conn.executemany(
                 "INSERT OR IGNORE INTO state(key, value) VALUES (?, ?)",
@@ -134,24 +159,26 @@ class Store:
             # even against another process on the same file.
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield Transaction(self._conn, self._clock)
+                yield Transaction(self._conn, self._clock, self._receipts)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
-    def outbox(self, *, include_test: bool = False) -> list[dict]:
-        """The outbox rows (see `read_outbox`)."""
+    def outbox(self, *, include_test: bool = False, at: float | None = None) -> list[dict]:
+        """The outbox rows (see `read_outbox`), statuses as of `at` (default: the clock)."""
         with self._lock:
-            return _outbox_rows(self._conn, include_test)
+            return _outbox_rows(self._conn, include_test, self._clock() if at is None else at)
 
 
 class Transaction:
     """Reads and writes inside `Store.transaction()`."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time,
+                 receipts: Receipts | None = None) -> None:
         self._conn = conn
         self._clock = clock
+        self._receipts = receipts if receipts is not None else Receipts()
 
     def balance(self) -> int:
         """Credits left."""
@@ -162,10 +189,15 @@ class Transaction:
         """Allocate ids for `batches`, store them, and charge them unless `test`.
 
         With `scheduled_at` (unix seconds) they are stored as `scheduled` for that time; they
-        are charged now, as credits are taken when a send is accepted.
+        are charged now, as credits are taken when a send is accepted. Each message's delivery
+        fate is drawn now (sandbox_receipts.py).
         """
-        now = _iso(self._clock())
-        status, later = ("D", None) if scheduled_at is None else (SCHEDULED, _iso(scheduled_at))
+        clock = self._clock()
+        now = _iso(clock)
+        if scheduled_at is None:
+            status, later, due = "P", None, float(clock)
+        else:
+            status, later, due = SCHEDULED, _iso(scheduled_at), float(scheduled_at)
         batch_id = self._take("next_batch_id", len(batches))
         message_id = self._take("next_message_id", sum(len(b.numbers) for b in batches))
         balance = self.balance()
@@ -178,16 +210,22 @@ class Transaction:
             stored.append(StoredBatch(batch_id, ids, balance))
             batch_rows.append((batch_id, batch.sender, batch.custom, len(ids), batch.num_parts,
                                batch.cost, int(test), now))
-            message_rows += [(i, batch_id, number, batch.message, batch.sender, batch.custom,
-                              batch.num_parts, int(test), status, now, later)
-                             for i, number in zip(ids, batch.numbers, strict=True)]
+            # Test messages are never "sent", so no receipt is ever posted for them.
+            receipt = "due" if batch.receipt_url and not test else None
+            for i, number in zip(ids, batch.numbers, strict=True):
+                final, delay = self._receipts.fate(i, number)
+                message_rows.append((i, batch_id, number, batch.message, batch.sender,
+                                     batch.custom, batch.num_parts, int(test), status, now,
+                                     later, due, final, due + delay, batch.receipt_url, receipt))
             batch_id += 1
         self._conn.executemany(
             "INSERT INTO batches(id, sender, custom, num_messages, num_parts, cost, test,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch_rows)
         self._conn.executemany(
             "INSERT INTO messages(id, batch_id, number, message, sender, custom, num_parts,"
-            " test, status, created_at, scheduled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " test, status, created_at, scheduled_at, due_at, final_status, final_at,"
+            " receipt_url, receipt_state)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             message_rows)
         self._conn.execute("UPDATE state SET value = ? WHERE key = 'balance'", (balance,))
         return stored
@@ -223,6 +261,18 @@ class Transaction:
         ).fetchall()
         return total, rows
 
+    def due_receipts(self, now: float, *, limit: int) -> list[sqlite3.Row]:
+        """Messages whose receipt is to be posted: final by `now`, oldest first."""
+        return self._conn.execute(
+            "SELECT id, number, custom, final_status, final_at, receipt_url FROM messages "
+            "WHERE receipt_state = 'due' AND final_at <= ? ORDER BY final_at, id LIMIT ?",
+            (now, limit)).fetchall()
+
+    def mark_receipt(self, message_id: int, state: str) -> None:
+        """Record a receipt as posted ("sent") or given up ("failed")."""
+        self._conn.execute("UPDATE messages SET receipt_state = ? WHERE id = ?",
+                           (state, message_id))
+
     def _state(self, key: str) -> int:
         return self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()[0]
 
@@ -238,12 +288,14 @@ def _iso(unix_time: float) -> str:
     return datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="seconds")
 
 
-def read_outbox(path: str | Path, *, include_test: bool = False) -> list[dict]:
+def read_outbox(path: str | Path, *, include_test: bool = False,
+                at: float | None = None) -> list[dict]:
     """Messages the sandbox accepted, oldest first (test-mode ones only if `include_test`).
 
     Each dict: id, batch_id (as text, like the client's ids), number, message, sender,
-    custom, test, status ("D", or "scheduled"), created_at and scheduled_at (ISO 8601 UTC;
-    scheduled_at None unless scheduled).
+    custom, test, status (its delivery status at unix time `at`, default now: "scheduled",
+    "P", or final D/U/E/I/?), created_at and scheduled_at (ISO 8601 UTC; scheduled_at None
+    unless scheduled). A sandbox run with a test clock wants `at` from that clock.
     """
     path = Path(path)
     if not path.is_file():
@@ -251,7 +303,7 @@ def read_outbox(path: str | Path, *, include_test: bool = False) -> list[dict]:
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
     try:
-        return _outbox_rows(conn, include_test)
+        return _outbox_rows(conn, include_test, time.time() if at is None else at)
     finally:
         conn.close()
 
@@ -260,14 +312,19 @@ def _has_column(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA table_info(messages)"))
 
 
-def _outbox_rows(conn: sqlite3.Connection, include_test: bool) -> list[dict]:
+def _outbox_rows(conn: sqlite3.Connection, include_test: bool, at: float) -> list[dict]:
     where = "" if include_test else "WHERE test = 0"
-    # read_outbox never writes, so an outbox from before scheduling reads as never scheduled.
-    later = "scheduled_at" if _has_column(conn, "scheduled_at") else "NULL AS scheduled_at"
+    # read_outbox never writes, so an older outbox reads as never scheduled and final at once.
+    fate = ", ".join(name if _has_column(conn, name) else f"NULL AS {name}"
+                     for name in _FATE_COLUMNS)
     rows = conn.execute(
-        f"SELECT {_OUTBOX_COLUMNS}, {later} FROM messages {where} ORDER BY id").fetchall()
-    return [
-        {**dict(row), "id": str(row["id"]), "batch_id": str(row["batch_id"]),
-         "test": bool(row["test"])}
-        for row in rows
-    ]
+        f"SELECT {_OUTBOX_COLUMNS}, {fate} FROM messages {where} ORDER BY id").fetchall()
+    out = []
+    for row in rows:
+        item = dict(row)
+        item["status"] = current_status(row, at)[0]
+        for name in ("due_at", "final_status", "final_at"):
+            del item[name]
+        item.update(id=str(row["id"]), batch_id=str(row["batch_id"]), test=bool(row["test"]))
+        out.append(item)
+    return out

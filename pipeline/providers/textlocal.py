@@ -160,17 +160,21 @@ class TextlocalClient:
     def send_bulk(
         self, messages: Sequence[Outgoing], *, sender: str | None, test: bool = False,
         schedule_time: int | None = None, optouts: bool = False,
+        receipt_url: str | None = None,
     ) -> BulkResponse:
         """Send up to BULK_LIMIT personalised messages in one `/bulk_json/` request.
 
         `schedule_time` (unix seconds, GMT) asks Textlocal to send them then instead of now;
-        `optouts=True` makes it skip numbers on the account's and the global opt-out lists.
+        `optouts=True` makes it skip numbers on the account's and the global opt-out lists;
+        `receipt_url` is where Textlocal POSTs each message's delivery receipt (§5.4).
         """
         if schedule_time is not None and (isinstance(schedule_time, bool)
                                           or not isinstance(schedule_time, int)
                                           or schedule_time < 0):
             raise ValueError(f"schedule_time must be unix seconds (an int >= 0), "
                              f"not {schedule_time!r}")
+        if receipt_url and not _is_http_url(receipt_url):
+            raise ValueError(f"receipt_url must be an http(s) URL, not {receipt_url!r}")
         if not messages:
             raise ValueError("send_bulk needs at least one message")
         if len(messages) > BULK_LIMIT:
@@ -190,6 +194,10 @@ class TextlocalClient:
             data["schedule_time"] = schedule_time
         if optouts:
             data["optouts"] = True
+        if receipt_url:
+            # /send/'s per-request `receipt_url` (§2.1) as a top-level bulk_json key [I]: one
+            # client spells it `receiptUrl` (§3); the sandbox takes both.
+            data["receipt_url"] = receipt_url
         if any(_is_unicode(m.text) for m in messages):
             data["unicode"] = True  # bulk_json's optional "unicode" flag (textlocal-api.md §3)
         data["messages"] = [_wire_message(m) for m in messages]
@@ -376,6 +384,14 @@ def _is_unicode(text: str) -> bool:
     from pipeline.encoding import encoding_of  # lazily: keeps importing this module cheap
 
     return encoding_of(text) != "GSM-7"
+
+
+def _is_http_url(url: object) -> bool:
+    """Whether `url` is an absolute http(s) URL with a host."""
+    if not isinstance(url, str):
+        return False
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _wire_message(message: Outgoing) -> dict[str, str]:

@@ -1,0 +1,59 @@
+"""The `smsbatch` command line: parse options, call the library, print, set the exit code.
+
+Heavy libraries (pandas, pandera, requests) are imported inside the commands so that
+`smsbatch --help` stays fast. `jobs.py` holds the commands that run a job (check, send);
+`provider.py` the ones around it (reconcile, status, receipts, balance, sandbox).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SmsBatchError into one line on stderr and its exit code (traceback with -v)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pipeline.errors import SmsBatchError
+
+        try:
+            return func(*args, **kwargs)
+        except SmsBatchError as exc:
+            if click.get_current_context().find_root().params.get("verbose"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details and show tracebacks.")
+@click.version_option(package_name="smsbatch")
+def main(verbose: bool) -> None:
+    """Send personalised SMS in bulk from an Excel or CSV contact sheet (Textlocal, India)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--provider and --base-url, for the commands that talk to a provider."""
+    func = click.option("--base-url", metavar="URL",
+                        help="Provider API base URL [textlocal: env TEXTLOCAL_BASE_URL, else "
+                        "https://api.textlocal.in/; sandbox: a running `smsbatch sandbox`].")(func)
+    return click.option("--provider", type=click.Choice(["sandbox", "textlocal"]),
+                        default="sandbox", show_default=True,
+                        help="Where messages go / whom to ask; real SMS only with textlocal.")(
+        func)
+
+
+from pipeline.cli import jobs, provider  # noqa: E402,F401 - registers the commands

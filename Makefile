@@ -20,7 +20,7 @@ run: install
 	$(BIN)/smsbatch send input/contacts.xlsx --template input/template.txt
 
 test: install
-	$(BIN)/ruff check pipeline tests benchmarks
+	$(BIN)/ruff check pipeline tests benchmarks scripts notebooks
 	$(BIN)/python -m pytest
 
 bench: install

@@ -22,7 +22,6 @@ _EXPORTS = {
     "Sheet": "pipeline.sheet",
     "load_template": "pipeline.template",
     "load": "pipeline.batch",
-    "prepare": "pipeline.batch",
     "load_rules": "pipeline.compliance",
     "check": "pipeline.batch",
     "send": "pipeline.batch",

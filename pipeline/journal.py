@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (run_id, row_key)
 );
 CREATE INDEX IF NOT EXISTS messages_status ON messages (status);
+CREATE INDEX IF NOT EXISTS messages_message_id ON messages (provider_message_id);
+CREATE INDEX IF NOT EXISTS messages_custom ON messages (custom, number);
 """
 # Columns added after the first release: (name, SQL type), added to older journals on open.
 ADDED_COLUMNS = (("delivery_status", "TEXT"), ("delivered_at", "TEXT"))
@@ -315,12 +317,15 @@ class Journal:
         """Store (provider_message_id, delivery_status, delivered_at) in one transaction;
         return how many journal rows changed."""
         stamp = now()
-        rows = [(status, delivered_at, stamp, str(message_id))
+        rows = [(status, delivered_at, stamp, str(message_id), status)
                 for message_id, status, delivered_at in updates]
+        # A late "pending" (a receipt arriving out of order) never undoes a final status.
         with self._transaction() as db:
             return db.executemany(
                 "UPDATE messages SET delivery_status = ?, delivered_at = ?, updated_at = ? "
-                "WHERE provider_message_id = ?", rows).rowcount
+                "WHERE provider_message_id = ? AND (? IN ('delivered', 'undelivered', 'invalid', "
+                "'expired') OR delivery_status IS NULL OR delivery_status NOT IN ('delivered', "
+                "'undelivered', 'invalid', 'expired'))", rows).rowcount
 
     def delivery_by_message_id(self, ids: Iterable[str]) -> dict[str, Delivery]:
         """The recorded delivery of each of `ids` that has one, by provider message id."""

@@ -216,3 +216,16 @@ def test_record_delivery_is_one_transaction_and_lookups_page_past_sqlite_limits(
     assert len(found) == 1200
     assert found["2201"] == Delivery("+919876541201", "pending", None)
     assert found["1002"].status == "delivered"
+
+
+def test_a_late_pending_receipt_never_undoes_a_final_delivery(tmp_path):
+    with Journal.open(tmp_path / "j.sqlite") as journal:
+        run = journal.begin_run(IDENTITY, "sha")
+        row = pending(2)[0]
+        chunk_id, _ = journal.start_chunk(run.id, [row])
+        journal.finish_chunk(run.id, chunk_id, [Outcome(row.row_key, "sent", None, "11")], "ok")
+        assert journal.record_delivery([("11", "pending", None)]) == 1
+        assert journal.record_delivery([("11", "delivered", "2026-11-26T10:00:05+05:30")]) == 1
+        assert journal.record_delivery([("11", "pending", None)]) == 0  # arrived late
+        assert journal.record_delivery([("11", "undelivered", None)]) == 1  # a final correction
+        assert journal.delivery_by_message_id(["11"])["11"].status == "undelivered"

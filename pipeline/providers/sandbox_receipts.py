@@ -46,7 +46,6 @@ if TYPE_CHECKING:
     from pipeline.providers.sandbox_store import Store
 
 IST = timezone(timedelta(hours=5, minutes=30))  # Textlocal India's dates are local time [I]
-FINAL = ("D", "U", "E", "I", "?")  # textlocal-api.md §5.3; P is the only non-final one
 BAD_RECEIPT_URL = 95  # [I] the sandbox's own code: Textlocal documents no URL check
 RECEIPT_ERRORS = {
     BAD_RECEIPT_URL: "Invalid receipt URL: the sandbox only calls back "
@@ -60,8 +59,9 @@ _SCALE = float(1 << 64)
 class Receipts:
     """How delivery unfolds in the sandbox, and how its receipt callbacks are posted.
 
-    The five shares (D, U, E, I, ?) must add up to 1. `invalid_numbers` (wire digits or
-    E.164) are always I. `seed` changes which messages get which status, not the shares.
+    The five shares (D, U, E, I, ?) must add up to 1. `invalid_numbers` (any iterable of
+    wire-form or E.164 numbers, kept as a frozenset of wire ones) are always I. `seed` changes
+    which messages get which status, not the shares.
     """
 
     settle_seconds: float = 2.0  # P for this long, then D/U/E/I

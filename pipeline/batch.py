@@ -1,7 +1,9 @@
 """The job: sheet -> normalised numbers -> merged messages -> (send) -> results workbook.
 
+`load()` reads and prepares (prepare.py: every row's status, message and credits, no network);
 `check()` and `send()` are what the CLI and the notebooks call; each returns a `BatchResult`
-and writes the results workbook (contract §6). `prepare()` is the network-free part they share.
+and writes the results workbook (contract §6). `send()` journals every request (journal.py,
+sending.py) so a rerun resumes instead of resending (contract §7).
 """
 
 from __future__ import annotations

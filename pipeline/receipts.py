@@ -33,17 +33,16 @@ import sqlite3
 import sys
 import threading
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from email import policy
-from email.parser import BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.forms import form_fields
 
 log = logging.getLogger(__name__)
 
@@ -225,31 +224,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def form_fields(content_type: str, raw: bytes) -> dict[str, str]:
-    """Fields of a form-urlencoded or multipart body, names lower-cased, first value wins."""
-    if content_type.lower().startswith("multipart/form-data"):
-        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
-        message = BytesParser(policy=policy.HTTP).parsebytes(head + raw)
-        if not message.is_multipart():
-            raise ValueError("not a multipart body")
-        pairs = []
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True) or b""
-            if isinstance(name, str):
-                pairs.append((name, payload.decode("utf-8", "replace")))
-    else:
-        pairs = urllib.parse.parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
-    return _lower_keys(pairs)
-
-
-def _lower_keys(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in pairs:
-        out.setdefault(name.lower(), value)
-    return out
-
-
 def _receipt(fields: dict[str, str]) -> Receipt | None:
     """The receipt in a body's fields, or None without number or status."""
     number = fields.get("number", "").strip().lstrip("+")
@@ -354,6 +328,7 @@ class JournalRecorder:
             return len(message_ids)
         finally:
             db.close()
+
 
 def record_in_journal(journal_path: str | Path) -> JournalRecorder:
     """A callback for `ReceiptListener` that records each receipt in the send journal."""

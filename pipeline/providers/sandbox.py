@@ -18,14 +18,13 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
-from email import policy
-from email.parser import BytesParser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
+from pipeline.forms import form_fields, lower_keys
 from pipeline.providers.sandbox_api import SENDING_COMMANDS, SandboxApi
 from pipeline.providers.sandbox_faults import (
     DROP,
@@ -215,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         raw = self.rfile.read(length) if length > 0 else b""
         try:
-            fields = _form_fields(self.headers.get("Content-Type", ""), raw)
+            fields = form_fields(self.headers.get("Content-Type", ""), raw)
         except ValueError:
             fields = {}
         self._answer(fields)
@@ -223,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, fields: dict[str, str]) -> None:
         """Dispatch GET query + POST fields (POST wins), play the faults, write the reply."""
         parts = urllib.parse.urlsplit(self.path)
-        params = _lower_keys(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
+        params = lower_keys(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         params.update(fields)
         command = parts.path.strip("/")
         injector = self.server.injector
@@ -275,28 +274,3 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up first (its read timeout after a hang): nothing to tell it.
             self.close_connection = True
-
-
-def _form_fields(content_type: str, raw: bytes) -> dict[str, str]:
-    """Fields of a form-urlencoded or multipart body (Textlocal takes both, §1)."""
-    if content_type.lower().startswith("multipart/form-data"):
-        head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1")
-        message = BytesParser(policy=policy.HTTP).parsebytes(head + raw)
-        pairs = []
-        for part in message.iter_parts():
-            name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True) or b""
-            if isinstance(name, str):
-                pairs.append((name, payload.decode("utf-8", "replace")))
-        return _lower_keys(pairs)
-    text = raw.decode("utf-8", "replace")
-    return _lower_keys(urllib.parse.parse_qsl(text, keep_blank_values=True))
-
-
-def _lower_keys(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
-    """Parameter names are case-insensitive (`apikey` / `apiKey`, §1); the first value wins."""
-    out: dict[str, str] = {}
-    for name, value in pairs:
-        out.setdefault(name.lower(), value)
-    return out
-

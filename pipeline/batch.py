@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline.compliance import Rules
 from pipeline.errors import Cancelled, InputError, ProviderError, TransportError
 from pipeline.journal import DEFAULT_JOURNAL, Journal, Run, RunIdentity
+from pipeline.preflight import check_writable, estimate_bytes
 from pipeline.prepare import Prepared, prepare
 from pipeline.providers.textlocal import BULK_LIMIT, TextlocalClient
 from pipeline.results import STATUSES, write_results
@@ -100,9 +101,11 @@ def check(
     out: str | Path | None = None,
 ) -> BatchResult:
     """Validate and merge without sending; write the results workbook with `ready` rows."""
+    out_path = Path(out) if out is not None else default_out_path(Path(sheet_path))
+    check_writable(out_path)  # fail in a second, not after reading a million rows
     prepared = load(sheet_path, template_path, sheet=sheet, phone_column=phone_column,
                     rules=rules, checking=True)
-    return finish(prepared, out, mode="check", provider=None, sender=None)
+    return finish(prepared, out_path, mode="check", provider=None, sender=None)
 
 
 def finish(
@@ -216,6 +219,9 @@ def send(
                             schedule=rules.schedule, optouts=rules.provider_optouts,
                             clock=clock, receipt_url=receipt_url)
     sheet = prepared.sheet
+    out = Path(out) if out is not None else default_out_path(sheet.path)
+    # Before any request leaves: a run that cannot record what it sent must not send.
+    check_writable(out, Path(journal), expected_bytes=estimate_bytes(len(prepared.results)))
     identity = RunIdentity(input_path=str(sheet.path.resolve()), worksheet=sheet.name,
                            template=prepared.template.text, sender=sender, route=rules.route,
                            provider=provider, test=test)

@@ -346,6 +346,39 @@ class Journal:
         return [row[0] for row in self._db.execute(
             "SELECT DISTINCT run_id FROM messages WHERE status = ? ORDER BY run_id", (status,))]
 
+    def purge(self, before: datetime, *, dry_run: bool = False) -> tuple[int, int, int]:
+        """Delete rows last updated before `before`, then VACUUM; (messages, chunks, runs).
+
+        Chunks go once no message points at them and runs once they hold neither, each only
+        if itself older than `before`. `dry_run` only counts. VACUUM rewrites the file and a
+        checkpoint empties the -wal file, so deleted numbers are gone from disk (`smsbatch
+        purge`, contract §8). A purged row is forgotten: rerunning its send would resend it.
+        """
+        # julianday() compares instants, whatever offset each ISO 8601 stamp was written with.
+        cutoff = before.timestamp()
+        self._db.execute("PRAGMA secure_delete=ON")  # zero freed pages too, before VACUUM
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            messages = self._db.execute(
+                "DELETE FROM messages WHERE julianday(updated_at) < julianday(?, 'unixepoch')",
+                (cutoff,)).rowcount
+            chunks = self._db.execute(
+                "DELETE FROM chunks WHERE julianday(coalesce(finished_at, started_at)) "
+                "< julianday(?, 'unixepoch') AND id NOT IN (SELECT chunk_id FROM messages "
+                "WHERE chunk_id IS NOT NULL)", (cutoff,)).rowcount
+            runs = self._db.execute(
+                "DELETE FROM runs WHERE julianday(updated_at) < julianday(?, 'unixepoch') "
+                "AND id NOT IN (SELECT run_id FROM messages) "
+                "AND id NOT IN (SELECT run_id FROM chunks)", (cutoff,)).rowcount
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("ROLLBACK" if dry_run else "COMMIT")
+        if not dry_run:
+            self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return messages, chunks, runs
+
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
     """Bring a journal made by an older smsbatch up to SCHEMA (additive only)."""

@@ -8,7 +8,6 @@ Heavy libraries (pandas, pandera, requests) are imported inside the commands so 
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -39,10 +38,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.version_option(package_name="smsbatch")
 def main(verbose: bool) -> None:
     """Send personalised SMS in bulk from an Excel or CSV contact sheet (Textlocal, India)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    from pipeline import logs
+
+    logs.configure(verbose)  # numbers and the key masked in every log line (contract §8)
 
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,4 +1,4 @@
-"""The commands around a job: reconcile, balance and the sandbox."""
+"""The commands around a job: reconcile, status, receipts, balance, sandbox, purge."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import click
 from pipeline.cli import handle_errors, main, provider_options
 
 DEFAULT_SANDBOX_PORT = 8787
+DEFAULT_JOURNAL = Path("output/journal.sqlite")
+DEFAULT_OUTBOX = Path("output/sandbox/outbox.sqlite")
 
 
 @main.command()
@@ -187,3 +189,100 @@ def sandbox(port: int, outbox: Path, start_balance: int, promo_window: str,
         click.echo("Sandbox stopped.")
     finally:
         server.stop()
+
+
+@main.command()
+@click.option("--older-than", "older_than", required=True, metavar="AGE",
+              help="Delete records older than this: a number and m, h, d or w (90m, 12h, 30d, "
+              "2w).")
+@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
+              default=DEFAULT_JOURNAL, show_default=True,
+              help="The send journal to purge (skipped if the default is absent).")
+@click.option("--outbox", type=click.Path(path_type=Path), metavar="PATH",
+              default=DEFAULT_OUTBOX, show_default=True,
+              help="The sandbox outbox to purge (skipped if the default is absent).")
+@click.option("--yes", "-y", "assume_yes", is_flag=True,
+              help="Delete without asking (needed when there is no terminal to ask on).")
+@handle_errors
+def purge(older_than: str, journal_path: Path, outbox: Path, assume_yes: bool) -> None:
+    """Erase journal rows and sandbox messages older than a cutoff.
+
+    India's DPDP Act 2023 asks that personal data be erased once its purpose is served: run
+    this when a campaign is over. Journal messages go by their last update, sandbox messages
+    by when they were accepted; empty chunks, runs and batches go with them, and the files are
+    compacted so the data is gone from disk. Refused while a send holds the journal. A purged
+    send is forgotten: rerunning it would send its rows again.
+    """
+    import sys
+
+    from pipeline.errors import Cancelled, InputError
+    from pipeline.purge import parse_age
+    from pipeline.purge import purge as erase
+
+    age = parse_age(older_than)
+    context = click.get_current_context()
+    # A default path that does not exist is simply skipped; a path the user gave must exist.
+    journal = journal_path if journal_path.exists() or _given(context, "journal_path") else None
+    outbox_path = outbox if outbox.exists() or _given(context, "outbox") else None
+    if journal is None and outbox_path is None:
+        click.echo(f"Nothing to purge: no journal at {journal_path} and no sandbox outbox at "
+                   f"{outbox}.")
+        return
+
+    def confirm(plan: Any) -> bool:
+        _print_purge(plan, older_than)
+        if assume_yes:
+            return True
+        if not sys.stdin.isatty():
+            raise InputError("purge asks before deleting and there is no terminal to ask on: "
+                             "rerun with --yes to delete without asking")
+        return click.confirm("Delete them?", default=False)
+
+    try:
+        report = erase(age, journal=journal, outbox=outbox_path, confirm=confirm)
+    except Cancelled:
+        click.echo("Nothing deleted.")
+        sys.exit(1)
+    if not report.done:
+        click.echo(f"Nothing older than {older_than} (before {_when(report.cutoff)}) to purge.")
+        return
+    counts = report.counts
+    parts = []
+    if report.journal is not None:
+        parts.append(f"journal: {counts.journal_messages} messages, {counts.journal_chunks} "
+                     f"chunks, {counts.journal_runs} runs")
+    if report.outbox is not None:
+        parts.append(f"sandbox outbox: {counts.outbox_messages} messages, "
+                     f"{counts.outbox_batches} batches")
+    click.echo(f"Deleted from the {'; '.join(parts)}.")
+    if report.scrubbed:
+        click.echo("The files were compacted: the deleted records are gone from disk.")
+    else:
+        click.echo(f"A running sandbox holds {report.outbox} open, so deleted messages may "
+                   "linger in its -wal file: stop the sandbox and run the same purge again.",
+                   err=True)
+
+
+def _given(context: click.Context, name: str) -> bool:
+    """Whether option `name` came from the command line, not its default."""
+    return context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+
+def _when(moment: Any) -> str:
+    """A time in local time, to the minute, with its offset."""
+    return moment.astimezone().isoformat(sep=" ", timespec="minutes")
+
+
+def _print_purge(plan: Any, older_than: str) -> None:
+    """What a purge is about to delete."""
+    counts = plan.counts
+    click.echo(f"Records older than {older_than} (last changed before {_when(plan.cutoff)}):")
+    if plan.journal is not None:
+        click.echo(f"  journal {plan.journal}: {counts.journal_messages} messages, "
+                   f"{counts.journal_chunks} chunks, {counts.journal_runs} runs")
+    if plan.outbox is not None:
+        click.echo(f"  sandbox outbox {plan.outbox}: {counts.outbox_messages} messages, "
+                   f"{counts.outbox_batches} batches")
+    if counts.journal_messages:
+        click.echo("Rerunning a purged send would send its rows again: the journal forgets "
+                   "they went.")

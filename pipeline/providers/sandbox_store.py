@@ -12,10 +12,15 @@ status at any moment is derived from those and the clock (sandbox_receipts.py), 
 `status` column keeps the status on acceptance ("P" or "scheduled") and reads report the
 current one. A message sent with a `receipt_url` has `receipt_state` "due" until its receipt
 callback is posted ("sent") or given up ("failed").
+
+The outbox holds numbers and message texts, so a new one is created owner-only (0600; SQLite
+gives its -wal and -shm files the same mode), and `purge_outbox` erases old messages for good
+(`smsbatch purge`, contract §8).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -120,6 +125,8 @@ class Store:
         self._clock = clock
         self._receipts = receipts if receipts is not None else Receipts()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only from the first byte: SQLite creates -wal/-shm with the file's mode.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         # The handler threads share this connection; the lock serialises them.
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -328,3 +335,58 @@ def _outbox_rows(conn: sqlite3.Connection, include_test: bool, at: float) -> lis
         item.update(id=str(row["id"]), batch_id=str(row["batch_id"]), test=bool(row["test"]))
         out.append(item)
     return out
+
+
+@dataclass(frozen=True)
+class OutboxPurge:
+    """What `purge_outbox` deleted (or, in a dry run, would delete)."""
+
+    messages: int
+    batches: int
+    scrubbed: bool  # the file was compacted and its write-ahead log emptied
+
+
+def purge_outbox(path: str | Path, before: datetime, *, dry_run: bool = False) -> OutboxPurge:
+    """Delete messages accepted before `before` and the batches left empty, then VACUUM.
+
+    `dry_run` only counts. After deleting, VACUUM rewrites the file and a checkpoint empties
+    the -wal file, so the deleted numbers and texts are gone from disk, not merely unlinked.
+    `scrubbed` is False when a running sandbox kept the log from being emptied: stop it and
+    purge again to finish.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no sandbox outbox here; check --outbox")
+    cutoff = before.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise InputError(f"{path}: cannot open the sandbox outbox ({exc}); check --outbox") \
+            from None
+    try:
+        # Freed pages are zeroed as they go, belt and braces before VACUUM rewrites the file.
+        conn.execute("PRAGMA secure_delete=ON")
+        conn.execute("BEGIN IMMEDIATE")  # waits (timeout) for a running sandbox's request
+        try:
+            # created_at is ISO 8601; julianday() compares instants, whatever the text.
+            messages = conn.execute(
+                "DELETE FROM messages WHERE julianday(created_at) < julianday(?)",
+                (cutoff,)).rowcount
+            batches = conn.execute(
+                "DELETE FROM batches WHERE julianday(created_at) < julianday(?) "
+                "AND id NOT IN (SELECT batch_id FROM messages)", (cutoff,)).rowcount
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("ROLLBACK" if dry_run else "COMMIT")
+        scrubbed = False
+        if not dry_run:
+            conn.execute("VACUUM")
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            scrubbed = not busy
+    except sqlite3.Error as exc:
+        raise InputError(f"{path}: cannot purge the sandbox outbox ({exc}); check --outbox, "
+                         "or stop the sandbox using it and rerun") from None
+    finally:
+        conn.close()
+    return OutboxPurge(messages, batches, scrubbed)

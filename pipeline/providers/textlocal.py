@@ -11,18 +11,16 @@ Read-only calls (balance, status, history) map failures the same way; their mess
 the call itself sent nothing.
 The API key travels only in the POST body (contract §8): never in a URL, a header, a log line,
 an exception or a repr. Retrying is the batch layer's call, never this module's (contract §7).
+Reading the answers (JSON bodies into results and errors) is textlocal_answers.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,34 +28,43 @@ import requests
 import urllib3.exceptions
 
 from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderError
+from pipeline.logs import secret_pattern
+from pipeline.providers.textlocal_answers import (
+    READ_ADVICE,
+    Accepted,
+    BulkResponse,
+    HistoryMessage,
+    Refused,
+    as_int,
+    failure_error,
+    history_message,
+    parse_balance,
+    parse_bulk,
+    retry_after,
+    sketch,
+    unexpected,
+)
+
+__all__ = [
+    "API_KEY_ENV", "BULK_LIMIT", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Accepted",
+    "BulkResponse", "HistoryMessage", "Outgoing", "RateLimited", "Refused", "TextlocalClient",
+    "api_key_from_env",
+]
 
 DEFAULT_BASE_URL = "https://api.textlocal.in/"
 BULK_LIMIT = 500  # bulk_json: "no more than 500 ... in each submission" (textlocal-api.md §3)
 HISTORY_MAX_PAGES = 1000  # 1M messages at the default page size: the job's design size
 READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_history_api"})
 API_KEY_ENV = "TEXTLOCAL_API_KEY"
+# (connect, read) seconds. The read timeout is long: a 500-message bulk_json request may take
+# a while to answer, and a read timeout makes its rows "unknown" (contract §7).
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 60.0)
 
 MISSING_KEY = (
     f"{API_KEY_ENV} is not set: export it (or put it in a git-ignored .env file) to send "
     "through Textlocal; use --provider sandbox to rehearse"
 )
 
-# What to do next for the codes that stop a run (textlocal-api.md §4, "sender guidance").
-_ADVICE = {
-    3: f"Check {API_KEY_ENV} (an India key from Textlocal Messenger > Settings > API Keys)",
-    7: "Top up credits in your Textlocal account, then rerun the same command",
-    43: "Check --sender / TEXTLOCAL_SENDER is your DLT-approved 6-letter header",
-    44: "Check --sender / TEXTLOCAL_SENDER is your DLT-approved 6-letter header",
-    192: "Promotional messages may only go out in the allowed time window (10:00-21:00 IST); "
-    "rerun the same command inside it",
-    9: "Choose a schedule time in the future and rerun",
-    191: "Schedule promotional messages inside the allowed time window (10:00-21:00 IST) "
-    "and rerun",
-    80: "Make the text match a DLT template registered in your Textlocal account exactly "
-    "(no extra spaces or line breaks, each variable at most 30 characters) and rerun",
-}
-_READ_ADVICE = "this call sends nothing; rerun it when Textlocal answers"
-_GENERIC_ADVICE = "See https://api.textlocal.in/docs/ for the code, fix the cause and rerun"
 
 
 @dataclass(frozen=True)
@@ -69,49 +76,6 @@ class Outgoing:
     custom: str | None = None
 
 
-@dataclass(frozen=True)
-class Accepted:
-    """Textlocal took the message for `number`."""
-
-    number: str
-    message_id: str
-    batch_id: str
-    cost: int | None
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Textlocal refused the message for `number` (its error code and text)."""
-
-    number: str
-    code: int | None
-    message: str
-
-
-@dataclass(frozen=True)
-class BulkResponse:
-    """Per-number outcome of one bulk request, keyed by wire-form number."""
-
-    accepted: dict[str, Accepted]
-    refused: dict[str, Refused]
-    balance: int | None
-    total_cost: int | None
-    test_mode: bool
-
-
-@dataclass(frozen=True)
-class HistoryMessage:
-    """One message from Textlocal's own records (`/get_history_api/`, textlocal-api.md §5.5)."""
-
-    message_id: str
-    number: str  # digits, as sent ('919876543210')
-    batch_id: str | None
-    custom: str | None  # the `custom` value sent with it ("" reads as None)
-    status: str | None  # delivery status code (§5.3), e.g. "D"
-    sent_at: str | None  # as Textlocal shows it ("2013-07-04 14:31:18", IST)
-    content: str | None = None  # the message text exactly as the provider holds it
-
-
 class RateLimited(NotSentError):
     """HTTP 429: the request was turned away unprocessed; wait `retry_after` seconds."""
 
@@ -121,14 +85,17 @@ class RateLimited(NotSentError):
 
 
 class TextlocalClient:
-    """A Textlocal API session; use as a context manager or call `close()`."""
+    """A Textlocal API session; use as a context manager or call `close()`.
+
+    `timeout` is (connect, read) seconds, or one number for both [default: DEFAULT_TIMEOUT].
+    """
 
     def __init__(
         self,
         api_key: str,
         base_url: str = DEFAULT_BASE_URL,
         *,
-        timeout: float | tuple[float, float] = (5.0, 60.0),
+        timeout: float | tuple[float, float] | None = None,
         session: requests.Session | None = None,
     ) -> None:
         if not api_key or not api_key.strip():
@@ -141,7 +108,7 @@ class TextlocalClient:
             )
         self._api_key = api_key.strip()
         self.base_url = base_url.rstrip("/") + "/"
-        self.timeout = timeout
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
         self._session = session if session is not None else requests.Session()
 
     def __repr__(self) -> str:
@@ -202,17 +169,11 @@ class TextlocalClient:
             data["unicode"] = True  # bulk_json's optional "unicode" flag (textlocal-api.md §3)
         data["messages"] = [_wire_message(m) for m in messages]
         body = self._post("bulk_json", {"data": json.dumps(data, ensure_ascii=False)})
-        return _parse_bulk(body)
+        return parse_bulk(body)
 
     def balance(self) -> int:
         """SMS credits left on the account (`/balance/`)."""
-        body = self._post("balance", {})
-        value = body.get("balance")
-        credits = value.get("sms") if isinstance(value, dict) else None
-        number = _as_int(credits)
-        if number is None:
-            raise _unexpected("answer from Textlocal /balance/", body)
-        return number
+        return parse_balance(self._post("balance", {}))
 
     def status_batch(self, batch_id: str) -> dict:
         """Delivery status of every message in a batch (`/status_batch/`, §5.2)."""
@@ -254,11 +215,11 @@ class TextlocalClient:
             body = self._post("get_history_api", {
                 "start": str(start), "limit": str(page_size), **window, "sort_order": "asc"})
             page = body.get("messages")
-            total = _as_int(body.get("total"))
+            total = as_int(body.get("total"))
             if not isinstance(page, list):
-                raise _unexpected("answer from Textlocal /get_history_api/", body, read=True)
+                raise unexpected("answer from Textlocal /get_history_api/", body, read=True)
             for item in page:
-                message = _history_message(item)
+                message = history_message(item)
                 found.setdefault(message.message_id, message)  # a repeat across pages: once
             start += len(page)
             if total is None and not page:
@@ -282,7 +243,10 @@ class TextlocalClient:
         url = urllib.parse.urljoin(self.base_url, f"{command}/")
         where = f"Textlocal /{command}/"
         read = command in READ_COMMANDS
-        unknown = _READ_ADVICE if read else "the messages may or may not have been sent"
+        # Every error below is raised outside the `except` that found it, so it has no
+        # __context__: a requests exception holds the PreparedRequest, whose body is the key
+        # (contract §8). Nothing that reaches a caller, a log or a traceback can reach it.
+        failure: Exception | None = None
         try:
             # No redirects: a 30x would either drop the POST body or replay the key elsewhere.
             response = self._session.post(
@@ -292,51 +256,53 @@ class TextlocalClient:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise self._transport_error(where, exc, read=read) from None
-        status = response.status_code
+            failure = self._transport_error(where, exc, read=read)
+        if failure is not None:
+            raise failure from None
+        body = self._read(where, response, read=read)
+        if body["status"] == "failure":
+            failure = failure_error(body, self._scrub)
+            del body, response  # a provider may quote the key back: keep it out of the frame
+            raise failure
+        return body
+
+    def _read(self, where: str, response: requests.Response, *, read: bool) -> dict:
+        """The JSON envelope of an answer, or the error its HTTP status means."""
+        status, reason = response.status_code, response.reason
+        unknown = READ_ADVICE if read else "the messages may or may not have been sent"
         if status == 429:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            wait = f"wait {retry_after:g} s" if retry_after is not None else "wait a little"
+            wait_for = retry_after(response.headers.get("Retry-After"))
+            wait = f"wait {wait_for:g} s" if wait_for is not None else "wait a little"
             raise RateLimited(
-                f"{where} answered HTTP 429 {response.reason} (too many requests, nothing "
+                f"{where} answered HTTP 429 {reason} (too many requests, nothing "
                 f"sent): {wait} and rerun",
-                retry_after=retry_after,
+                retry_after=wait_for,
             )
         if status >= 500:
             check = "" if read else "; check the Textlocal history before resending"
-            raise OutcomeUnknown(
-                f"{where} answered HTTP {status} {response.reason}: {unknown}{check}"
-            )
+            raise OutcomeUnknown(f"{where} answered HTTP {status} {reason}: {unknown}{check}")
         if not 200 <= status < 300:
             raise ProviderError(
-                f"{where} answered HTTP {status} {response.reason}: check --base-url / "
+                f"{where} answered HTTP {status} {reason}: check --base-url / "
                 f"TEXTLOCAL_BASE_URL points at {DEFAULT_BASE_URL} (and the key's IP restriction)"
             )
+        body: object = None
         try:
             body = response.json()
+            is_json = True
         except ValueError:
+            is_json = False  # raised below, outside this `except`: no __context__
+        if not is_json:
             raise OutcomeUnknown(
-                f"{where} answered HTTP {status} {response.reason} with a body that is not "
+                f"{where} answered HTTP {status} {reason} with a body that is not "
                 f"JSON: {unknown}"
             ) from None
         if not isinstance(body, dict) or body.get("status") not in ("success", "failure"):
             raise OutcomeUnknown(
-                f"{where} answered HTTP {status} {response.reason} with unexpected JSON "
-                f"{_sketch(body)}: {unknown}"
+                f"{where} answered HTTP {status} {reason} with unexpected JSON "
+                f"{sketch(body)}: {unknown}"
             )
-        if body["status"] == "failure":
-            raise self._failure(body)
         return body
-
-    def _failure(self, body: dict) -> ProviderError:
-        """The ProviderError for a `"status": "failure"` envelope (textlocal-api.md §1)."""
-        errors = body.get("errors")
-        first = errors[0] if isinstance(errors, list) and errors else {}
-        code = _as_int(first.get("code")) if isinstance(first, dict) else None
-        text = str(first.get("message", "")) if isinstance(first, dict) else ""
-        text = self._scrub(text).rstrip(".") or "no error message"
-        advice = _ADVICE.get(code, _GENERIC_ADVICE) if code is not None else _GENERIC_ADVICE
-        return ProviderError(f"Textlocal error {code}: {text}. {advice}", code=code)
 
     def _transport_error(
         self, where: str, exc: requests.RequestException, *, read: bool = False
@@ -349,18 +315,15 @@ class TextlocalClient:
                 "and --base-url, then rerun"
             )
         if read:
-            return OutcomeUnknown(f"{where} did not answer ({detail}): {_READ_ADVICE}")
+            return OutcomeUnknown(f"{where} did not answer ({detail}): {READ_ADVICE}")
         return OutcomeUnknown(
             f"{where} did not answer ({detail}): the messages may or may not have been sent; "
             "check the Textlocal history before resending"
         )
 
     def _scrub(self, text: str) -> str:
-        """`text` on one line with the API key (raw or URL-encoded) masked."""
-        for form in {self._api_key, urllib.parse.quote_plus(self._api_key),
-                     urllib.parse.quote(self._api_key, safe="")}:
-            text = text.replace(form, "***")
-        return " ".join(text.split())
+        """`text` on one line with the API key (raw or URL-encoded in any way) masked."""
+        return " ".join(secret_pattern(self._api_key).sub("***", text).split())
 
 
 def api_key_from_env(environ: Mapping[str, str] | None = None) -> str:
@@ -407,127 +370,6 @@ def _wire_message(message: Outgoing) -> dict[str, str]:
     return item
 
 
-def _parse_bulk(body: dict) -> BulkResponse:
-    """Map a bulk_json (or plain /send/) success body to per-number outcomes."""
-    accepted: dict[str, Accepted] = {}
-    refused: dict[str, Refused] = {}
-    groups = body.get("messages", [])
-    if "batch_id" in body:
-        groups = [body]  # the plain /send/ shape (textlocal-api.md §2.2), accepted defensively
-    if not isinstance(groups, list):
-        raise _unexpected("answer from Textlocal /bulk_json/", body)
-    for group in groups:
-        inner = group.get("messages") if isinstance(group, dict) else None
-        batch_id = _as_id(group.get("batch_id")) if isinstance(group, dict) else None
-        if batch_id is None or not isinstance(inner, list) or not inner:
-            raise _unexpected("message group from Textlocal", group)
-        cost = _as_int(group.get("cost"))
-        share = cost // len(inner) if cost is not None and cost % len(inner) == 0 else None
-        for item in inner:
-            number = _as_number(item.get("recipient")) if isinstance(item, dict) else None
-            message_id = _as_id(item.get("id")) if isinstance(item, dict) else None
-            if number is None or message_id is None:
-                raise _unexpected("message from Textlocal", item)
-            accepted[number] = Accepted(number, message_id, batch_id, share)
-    not_sent = body.get("messages_not_sent") or []
-    for item in not_sent if isinstance(not_sent, list) else []:
-        number = _as_number(item.get("number")) if isinstance(item, dict) else None
-        if number is None:
-            raise _unexpected("refusal from Textlocal", item)
-        error = item.get("error")
-        error = error if isinstance(error, dict) else {}
-        refused[number] = Refused(
-            number, _as_int(error.get("code")), str(error.get("message") or "not sent")
-        )
-    balance = _as_int(body.get("balance_post_send", body.get("balance")))
-    total_cost = _as_int(body.get("total_cost", body.get("cost")))
-    test_mode = body.get("test", body.get("test_mode", False)) in (True, 1, "1", "true")
-    return BulkResponse(accepted, refused, balance, total_cost, test_mode)
-
-
-def _history_message(item: object) -> HistoryMessage:
-    """One `/get_history_api/` message; its field names are only corroborated (§5.5 [C])."""
-    if not isinstance(item, dict):
-        raise _unexpected("message in Textlocal's history", item, read=True)
-    message_id = _as_id(_first(item, "id", "message_id", "messageID"))
-    number = _as_number(_first(item, "number", "recipient"))
-    if message_id is None or number is None:
-        raise _unexpected("message in Textlocal's history", item, read=True)
-    return HistoryMessage(
-        message_id=message_id,
-        number=number,
-        batch_id=_as_id(_first(item, "batchID", "batch_id", "batchId")),
-        custom=_text(_first(item, "customID", "custom", "customId", "custom_id")),
-        status=_text(item.get("status")),
-        sent_at=_text(_first(item, "datetime", "date", "sent_at")),
-        content=next((v for v in (item.get("content"), item.get("message"))
-                      if isinstance(v, str)), None),
-    )
-
-
-def _first(item: dict, *names: str) -> object:
-    """The value of the first of `names` present and not None/""."""
-    for name in names:
-        value = item.get(name)
-        if value is not None and value != "":
-            return value
-    return None
-
-
-def _text(value: object) -> str | None:
-    """A JSON scalar as stripped text; None for missing or empty."""
-    if value is None or isinstance(value, bool | dict | list):
-        return None
-    return str(value).strip() or None
-
-
-def _as_int(value: object) -> int | None:
-    """An int from a JSON int or digit string; None otherwise."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    return None
-
-
-def _as_id(value: object) -> str | None:
-    """An id as text (Textlocal sends ids as numbers or strings, §2.2)."""
-    number = _as_int(value)
-    if number is not None:
-        return str(number)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
-def _as_number(value: object) -> str | None:
-    """A phone number (int or str, maybe with '+') as a digit string."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
-        return value.strip().lstrip("+")
-    return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def _never_connected(exc: BaseException) -> bool:
     """True when the failure happened before any byte of the request left (safe to resend)."""
     if isinstance(exc, requests.ConnectTimeout | requests.exceptions.InvalidURL
@@ -549,20 +391,3 @@ def _never_connected(exc: BaseException) -> bool:
         stack.extend(current.args)
         stack.extend([getattr(current, "reason", None), current.__cause__, current.__context__])
     return False
-
-
-def _unexpected(what: str, value: object, *, read: bool = False) -> OutcomeUnknown:
-    """OutcomeUnknown for a success answer this client cannot read: never resend blindly."""
-    if read:
-        return OutcomeUnknown(f"unexpected {what} ({_sketch(value)}): {_READ_ADVICE}")
-    return OutcomeUnknown(
-        f"unexpected {what} ({_sketch(value)}): the messages may or may not have been sent; "
-        "check the Textlocal history before resending"
-    )
-
-
-def _sketch(value: object) -> str:
-    """The shape of an unexpected JSON value, without its data (numbers and texts are private)."""
-    if isinstance(value, dict):
-        return "an object with keys " + (", ".join(sorted(map(str, value)))[:200] or "none")
-    return f"a JSON {type(value).__name__}"

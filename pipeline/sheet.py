@@ -2,7 +2,9 @@
 
 Contract §3: cells are read as the user sees them (a phone stored as a number is kept as a
 number, a date cell is a date), fully blank rows are skipped, headers are trimmed.
-The input file is read once, into memory, and never written (§8).
+The input file is read once, into memory, and never written (§8). Bytes become rows in
+sheet_readers.py (calamine for workbooks, after the checks in safety.py; csv for text);
+this module finds the header and the phone column and builds the frame.
 
 Choices where the contract is silent:
 - a cell holding only whitespace (NBSP included) is empty: None, like an empty cell;
@@ -12,17 +14,16 @@ Choices where the contract is silent:
 - CSV source_row is the physical line on which the record starts (header = line 1), so a
   quoted field spanning lines pushes later rows down, as a text editor shows them;
 - --phone-column matches exactly, else by the normalised name if that is unambiguous;
-  --sheet matches exactly, else case-insensitively (as Excel does); it is ignored for CSV.
+  --sheet matches exactly, else case-insensitively (as Excel does); it is ignored for CSV;
+- a cell over 32,767 characters or more than 16,384 filled columns (Excel's limits, so the
+  results workbook could not hold them) stop the run naming the cell; columns past 16,384
+  that are empty on every row are dropped.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import gc
 import hashlib
-import io
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,9 +35,21 @@ import pandas as pd
 import python_calamine
 
 from pipeline.errors import InputError
+from pipeline.sheet_readers import (
+    EXCEL_SUFFIXES,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    TEXT_SUFFIXES,
+    column_letter,
+    open_workbook,
+    read_csv,
+    sheet_rows,
+)
 
-EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls", ".ods"})
-TEXT_SUFFIXES = frozenset({".csv", ".txt"})
+__all__ = [
+    "EXCEL_SUFFIXES", "PHONE_HEADER_NAMES", "TEXT_SUFFIXES", "Sheet", "detect_phone_column",
+    "file_sha256", "load_sheet",
+]
 
 # Usual names of a phone column, normalised by _normalise_header (contract §2 --phone-column).
 PHONE_HEADER_NAMES: frozenset[str] = frozenset({
@@ -51,8 +64,6 @@ _PHONE_PREFIX = "whatsapp"  # WhatsApp, WhatsApp No., WhatsApp Number, ...
 
 # A title or "exported on ..." line may sit above the header; look this far for the header.
 _HEADER_SCAN_ROWS = 10
-_DELIMITERS = (",", ";", "\t")
-_SNIFF_LINES = 20
 
 
 @dataclass(frozen=True)
@@ -141,15 +152,6 @@ def _header_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _column_letter(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rem = divmod(index - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
-
-
 def _row_has_phone_header(row: Sequence[Any], phone_column: str | None) -> bool:
     headers = [_header_text(v) for v in row if not _is_blank(v)]
     if phone_column is not None:
@@ -194,15 +196,49 @@ def _unique(headers: list[str]) -> list[str]:
     return out
 
 
+def _within_columns(
+    label: str, where: str, header_cells: Sequence[Any], data: list[list[Any]]
+) -> tuple[Sequence[Any], list[list[Any]]]:
+    """The rows cut to MAX_COLUMNS; InputError if a cell past it is filled."""
+    if len(header_cells) <= MAX_COLUMNS and all(len(row) <= MAX_COLUMNS for row in data):
+        return header_cells, data
+    filled = max(
+        next((k + 1 for k in range(len(row) - 1, -1, -1) if not _is_blank(row[k])), 0)
+        for row in (header_cells, *data)
+        if len(row) > MAX_COLUMNS
+    )
+    if filled > MAX_COLUMNS:
+        raise InputError(
+            f"{label}: {where}has {filled:,} columns, over Excel's limit of {MAX_COLUMNS:,} "
+            f"(column {column_letter(MAX_COLUMNS - 1)}); remove the extra columns and retry"
+        )
+    return header_cells[:MAX_COLUMNS], [row[:MAX_COLUMNS] for row in data]
+
+
 def _build_frame(
     label: str,
     where: str,
     header_cells: Sequence[Any],
     data: list[list[Any]],
     numbers: np.ndarray,
-    all_text: bool,
+    *,
+    lines: Sequence[int] | None = None,
+    short_cells: bool = False,
 ) -> pd.DataFrame:
-    """Turn the header row and data rows (lists of cells) into the Sheet frame."""
+    """Turn the header row and data rows (lists of cells) into the Sheet frame.
+
+    `lines` (CSV only: every cell is a str) are the physical lines of the data rows, for
+    messages; `short_cells` says no cell can be over MAX_CELL_CHARS (see sheet_readers).
+    """
+    all_text = lines is not None
+    header_cells, data = _within_columns(label, where, header_cells, data)
+    for col, cell in enumerate(header_cells):
+        if isinstance(cell, str) and len(cell) > MAX_CELL_CHARS:
+            raise InputError(
+                f"{label}: {where}header of column {column_letter(col)}: a cell of "
+                f"{len(cell):,} characters, over Excel's limit of {MAX_CELL_CHARS:,}; shorten it "
+                "and retry"
+            )
     width = max(len(header_cells), max(map(len, data), default=0))
     if any(len(row) != width for row in data):  # ragged CSV lines; calamine rows are even
         data = [row + [""] * (width - len(row)) for row in data]
@@ -212,9 +248,30 @@ def _build_frame(
     flat = grid.ravel()
     if all_text:  # CSV: every cell is a str
         spaces = np.fromiter(map(str.isspace, flat), dtype=bool, count=flat.size)
-    else:
-        spaces = np.fromiter(
-            (v.__class__ is str and v.isspace() for v in flat), dtype=bool, count=flat.size
+        long = None
+        if not short_cells:
+            long = np.fromiter(map(len, flat), dtype=np.int64, count=flat.size) > MAX_CELL_CHARS
+    else:  # 0: not blank, 1 (True): whitespace only, 2: too long
+        codes = np.fromiter(
+            (
+                (2 if len(v) > MAX_CELL_CHARS else v.isspace()) if v.__class__ is str else 0
+                for v in flat
+            ),
+            dtype=np.int8,
+            count=flat.size,
+        )
+        spaces, long = codes == 1, codes == 2
+    if long is not None and long.any():
+        row, col = divmod(int(np.flatnonzero(long)[0]), width)
+        header = header_cells[col] if col < len(header_cells) else None
+        name = column_letter(col) if _is_blank(header) else repr(_header_text(header))
+        place = (
+            f"line {lines[row]}, column {name}" if all_text
+            else f"{where}cell {column_letter(col)}{numbers[row]} (column {name})"
+        )
+        raise InputError(
+            f"{label}: {place}: a cell of {len(grid[row, col]):,} characters, over Excel's "
+            f"limit of {MAX_CELL_CHARS:,}; shorten it and retry"
         )
     blank = (grid == "") | spaces.reshape(grid.shape)
     grid[blank] = None
@@ -229,7 +286,7 @@ def _build_frame(
             headers.append(header)
         elif has_data[j]:  # data under an empty header: call it what Excel shows
             keep.append(j)
-            headers.append(f"Column {_column_letter(j)}")
+            headers.append(f"Column {column_letter(j)}")
         # an empty header over an empty column (spacer, trailing) is dropped
     rows_kept = ~blank.all(axis=1) if len(data) else np.zeros(0, dtype=bool)
     if not rows_kept.any():
@@ -242,42 +299,6 @@ def _build_frame(
 
 
 # --- Excel ---------------------------------------------------------------------------------
-
-
-_WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # zip (xlsx, ods), OLE (xls)
-
-
-def _open_workbook(label: str, data: bytes) -> python_calamine.CalamineWorkbook:
-    try:
-        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-    except python_calamine.PasswordError as exc:
-        raise InputError(
-            f"{label}: workbook is password-protected; save an unprotected copy and use that"
-        ) from exc
-    except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        # calamine's own text (shown with -v via __cause__) varies by version and says
-        # little to a user; the file's first bytes tell the two usual cases apart.
-        if not data.startswith(_WORKBOOK_MAGIC):
-            raise InputError(
-                f"{label}: not an Excel workbook; if it is a CSV file rename it to .csv, "
-                "else re-save it from Excel as .xlsx"
-            ) from exc
-        raise _damaged(label) from exc
-
-
-def _damaged(label: str) -> InputError:
-    return InputError(
-        f"{label}: workbook is damaged or incomplete; re-save it from Excel as .xlsx "
-        "or export it as .csv"
-    )
-
-
-def _sheet_rows(label: str, book: python_calamine.CalamineWorkbook, name: str) -> list[list]:
-    try:
-        # skip_empty_area=False: rows start at A1, so list index + 1 is the Excel row number.
-        return book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        raise _damaged(label) from exc
 
 
 def _pick_sheet(
@@ -293,7 +314,7 @@ def _pick_sheet(
     first_with_data = None
     with_data = 0
     for name in visible:
-        rows = _sheet_rows(label, book, name)
+        rows = sheet_rows(label, book, name)
         header = _find_header(rows, phone_column)
         if header is None:
             continue
@@ -316,7 +337,7 @@ def _pick_sheet(
 def _load_excel(
     label: str, data: bytes, sheet: str | None, phone_column: str | None
 ) -> tuple[str, pd.DataFrame]:
-    book = _open_workbook(label, data)
+    book = open_workbook(label, data)
     try:
         if sheet is None:
             sheet, rows, header = _pick_sheet(label, book, phone_column)
@@ -329,7 +350,7 @@ def _load_excel(
                     f"{label}: no sheet named {sheet!r}; sheets are: {', '.join(names)}; "
                     "pick one with --sheet"
                 )
-            rows = _sheet_rows(label, book, sheet)
+            rows = sheet_rows(label, book, sheet)
             found = _find_header(rows, phone_column)
             if found is None:
                 raise InputError(
@@ -339,75 +360,28 @@ def _load_excel(
     finally:
         book.close()
     numbers = np.arange(header + 2, len(rows) + 1, dtype=np.int64)  # Excel row numbers
-    frame = _build_frame(
-        label, f"sheet {sheet!r} ", rows[header], rows[header + 1 :], numbers, False
-    )
+    frame = _build_frame(label, f"sheet {sheet!r} ", rows[header], rows[header + 1 :], numbers)
     return sheet, frame
 
 
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def _decode(label: str, data: bytes) -> str:
-    # Contract §3: UTF-8 with or without BOM, else cp1252. Excel's "Unicode Text" export
-    # (UTF-16 with BOM) is accepted too.
-    if data.startswith(codecs.BOM_UTF8):
-        encodings = ("utf-8-sig",)
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encodings = ("utf-16",)
-    else:
-        encodings = ("utf-8", "cp1252")
-    for encoding in encodings:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise InputError(
-        f"{label}: text encoding not recognised (not UTF-8 or Windows-1252); "
-        "save it as 'CSV UTF-8' and retry"
-    )
-
-
-def _sniff_delimiter(text: str) -> str:
-    """The delimiter among , ; tab that splits the first lines into the most fields."""
-    sample = []
-    for line in io.StringIO(text[: 1 << 16], newline=""):
-        if line.strip():
-            sample.append(line)
-        if len(sample) >= _SNIFF_LINES:
-            break
-    best, best_fields = ",", 1
-    for delimiter in _DELIMITERS:
-        counts = Counter(len(r) for r in csv.reader(sample, delimiter=delimiter) if r)
-        fields = counts.most_common(1)[0][0] if counts else 1
-        if fields > best_fields:
-            best, best_fields = delimiter, fields
-    return best
-
-
 def _load_csv(label: str, data: bytes, phone_column: str | None) -> pd.DataFrame:
-    text = _decode(label, data)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff_delimiter(text))
-    rows: list[list[str]] = []
-    starts: list[int] = []  # physical line on which each record starts
-    line = 0
-    try:
-        for row in reader:
-            starts.append(line + 1)
-            rows.append(row)
-            line = reader.line_num  # counts every line, so multi-line quoted fields keep it honest
-    except csv.Error as exc:
-        raise InputError(
-            f"{label}: line {line + 1}: cannot parse CSV ({exc}); fix the quoting and retry"
-        ) from None
+    table = read_csv(label, data)
+    rows, starts = table.rows, table.starts
     header = _find_header(rows, phone_column)
     if header is None:
         raise InputError(
             f"{label}: file has only blank lines; put a header row and contacts in it"
         )
     # Contract §6: for CSV, source_row is the line number with the header as line 1.
-    numbers = np.asarray(starts[header + 1 :], dtype=np.int64) - starts[header] + 1
-    return _build_frame(label, "", rows[header], rows[header + 1 :], numbers, True)
+    lines = starts[header + 1 :]
+    numbers = np.asarray(lines, dtype=np.int64) - starts[header] + 1
+    return _build_frame(
+        label, "", rows[header], rows[header + 1 :], numbers,
+        lines=lines, short_cells=table.short_cells,
+    )
 
 
 # --- entry point ---------------------------------------------------------------------------

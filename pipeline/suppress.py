@@ -7,7 +7,7 @@ Numbers are normalised with pipeline.phones exactly like the contact sheet (cont
 Formats:
 - `.txt`: one number per line; blank lines are skipped, and `#` starts a comment (a whole line
   or the end of one: a phone number never holds '#');
-- `.csv`, `.xlsx`, `.xlsm`, `.xls`, `.ods`: read by pipeline.sheet.load_sheet, which finds the
+- `.csv`, `.xlsx`, `.xlsm`, `.xls`: read by pipeline.sheet.load_sheet, which finds the
   header row and its phone column (Mobile, Phone, Number...). A list with no such header but a
   single column is read whole: its first cell is a number too, unless it holds letters (then
   it is a title, like "Opted out").
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import python_calamine
 
-from pipeline import phones, sheet
+from pipeline import phones, sheet, sheet_readers
 from pipeline.errors import InputError
 
 TEXT_LIST_SUFFIX = ".txt"
@@ -137,7 +137,10 @@ def _sheet_cells(path: Path, data: bytes) -> list[object]:
         refused = exc  # usually "no phone column": a bare list of numbers has no header
     else:
         return _column_cells(found, [found.phone_column])
-    rows = _workbook_rows(data) if path.suffix.lower() != ".csv" else _text_rows(path.name, data)
+    if path.suffix.lower() == ".csv":
+        rows = _text_rows(path.name, data)
+    else:
+        rows = _workbook_rows(path.name, data)
     if rows is None:  # not a table at all: load_sheet's message says why ("damaged", ...)
         raise InputError(f"--suppress file {refused}") from None
     cells = _single_column(rows)
@@ -212,11 +215,15 @@ def _text_rows(label: str, data: bytes) -> list[list[object]] | None:
 
 
 def _csv_rows(text: str) -> list[list[object]] | None:
-    """Rows of a CSV split on the delimiter that gives the most fields; None if malformed."""
+    """Rows of a CSV split on the delimiter that gives the most fields; None if malformed.
+
+    Strict, as pipeline.sheet_readers: a quote never closed would otherwise swallow every
+    number after it, and those people would be messaged."""
     present = [d for d in _DELIMITERS if d in text] or [","]
     if len(present) == 1:
         try:
-            return list(csv.reader(io.StringIO(text, newline=""), delimiter=present[0]))
+            return list(csv.reader(io.StringIO(text, newline=""), delimiter=present[0],
+                                   strict=True))
         except csv.Error:
             return None
     best: list[list[object]] | None = None
@@ -224,7 +231,7 @@ def _csv_rows(text: str) -> list[list[object]] | None:
     for delimiter in present:
         try:
             rows: list[list[object]] = list(
-                csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+                csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
             )
         except csv.Error:
             return None
@@ -234,24 +241,26 @@ def _csv_rows(text: str) -> list[list[object]] | None:
     return best
 
 
-def _workbook_rows(data: bytes) -> list[list[object]] | None:
+def _workbook_rows(label: str, data: bytes) -> list[list[object]] | None:
     """Rows of the first visible worksheet with data ([] if none); None if unreadable."""
     try:
-        book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        try:
-            for meta in book.sheets_metadata:
-                if (
-                    meta.typ != python_calamine.SheetTypeEnum.WorkSheet
-                    or meta.visible != python_calamine.SheetVisibleEnum.Visible
-                ):
-                    continue
-                rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
-                if _first_filled(rows):
-                    return rows
-        finally:
-            book.close()
+        book = sheet_readers.open_workbook(label, data)  # zip bomb, DTD... checks first
+    except InputError:
+        return None
+    try:
+        for meta in book.sheets_metadata:
+            if (
+                meta.typ != python_calamine.SheetTypeEnum.WorkSheet
+                or meta.visible != python_calamine.SheetVisibleEnum.Visible
+            ):
+                continue
+            rows = book.get_sheet_by_name(meta.name).to_python(skip_empty_area=False)
+            if _first_filled(rows):
+                return rows
     except (python_calamine.CalamineError, ValueError, OSError):
         return None
+    finally:
+        book.close()
     return []
 
 

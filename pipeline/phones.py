@@ -36,7 +36,9 @@ SCIENTIFIC_REASON = (
 # (space, NBSP and other Unicode spaces, tab, "-", ".", "(", ")"). A final ".0" after a digit
 # goes as a unit: dropped as separators its dot and zero would leave an extra digit. (Every
 # branch starts with a separator, which lets `re` skip digits fast.)
-_CLEAN = re.compile(r"[\s()\-]|\.(?:(?<=[0-9]\.)0+\s*$)?")
+# A trailing ".0"/".00" after a digit is a float's leftover (919876543210.0); any other "."
+# is a separator, so "98765.00000" keeps its zeros.
+_CLEAN = re.compile(r"[\s()\-]|\.(?:(?<=[0-9]\.)0{1,2}\s*$)?")
 # ASCII digits only: `\d` would also take Devanagari or full-width digits into the E.164 form.
 _RULE = re.compile(r"(?:\+91|0091|091|91|0)?([6-9][0-9]{9})")
 _E164 = re.compile(E164_PATTERN, re.ASCII)

@@ -248,3 +248,13 @@ def test_to_wire_rejects_anything_not_normalised(value: object) -> None:
 )
 def test_mask(value: object, masked: str) -> None:
     assert mask(value) == masked  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("98765.00000", "+919876500000"),  # a "." before zeros is a separator ...
+    ("987.654.0000", "+919876540000"),
+    ("919876500000.0", "+919876500000"),  # ... but a trailing ".0" is a float's leftover
+    ("9876500000.00", "+919876500000"),
+])
+def test_dots_are_separators_except_a_floats_trailing_zero(text, expected):
+    assert normalise(text) == expected

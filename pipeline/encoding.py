@@ -52,6 +52,8 @@ _NOT_BASIC = re.compile("[^" + re.escape(_BASIC) + "]")
 _NOT_GSM = re.compile("[^" + re.escape(_BASIC + _EXTENSION) + "]")
 _EXT = re.compile("[" + re.escape(_EXTENSION) + "]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+# Greedy: matches up to and including the LAST character that forces UCS-2.
+_UP_TO_LAST_NOT_GSM = re.compile("(?s:.*)[^" + re.escape(_BASIC + _EXTENSION) + "]")
 
 
 def _parts(length: int, encoding: str) -> int:
@@ -284,3 +286,21 @@ def describe_unicode(text: str, limit: int = 3) -> str | None:
     if total > len(seen):
         shown.append(f"+{total - len(seen)} more")
     return "Unicode because of " + ", ".join(shown)
+
+
+def describe_unicode_many(texts: Sequence[str]) -> list[str | None]:
+    """describe_unicode() for many texts; texts that agree up to their last non-GSM character
+    share one description (a Hindi name in "Hi {Name}, ..." is measured once per name)."""
+    notes: dict[str, str | None] = {}
+    out: list[str | None] = []
+    last = _UP_TO_LAST_NOT_GSM.match
+    for text in texts:
+        # The description only looks at non-GSM characters (which, and where): the text up to
+        # the last of them decides it, whatever follows.
+        found = last(text)
+        key = text if found is None else found.group()
+        note = notes.get(key)
+        if note is None and key not in notes:
+            note = notes[key] = describe_unicode(key)
+        out.append(note)
+    return out

@@ -11,6 +11,15 @@ has them; a workbook written before they existed still reads. read_workbook give
 three arguments of write_results, so a workbook can be updated in place (delivery.py).
 Missing values (None, NaN, NaT, pd.NA) are empty cells; tz-aware datetimes become ISO 8601
 text, since Excel cells carry no offset.
+
+More rows than one Excel sheet holds (1,048,575 below the header; a CSV input can have more)
+go on `Results 2`, `Results 3`, ... after `Results`, each with the header; read_results and
+read_workbook put them back together. One file keeps the write atomic and every cell typed;
+a CSV beside it would have to put a `'` before formula-like text, changing the text.
+
+Speed (1M rows, see benchmarks/): the writer costs ~0.7 µs a cell, most of it in XML and
+deflate inside rustpy-xlsxwriter, so the Python side touches each column once, with
+whole-array operations, and copies a column only when it has a value to change.
 """
 
 from __future__ import annotations
@@ -69,29 +78,37 @@ def _output_names(original: Sequence[str]) -> list[str]:
     return names
 
 
-def _cell_values(column: pd.Series) -> np.ndarray:
-    """Column values as Python objects the writer understands; every missing value -> None."""
+# Cell types that are never missing and that the writer stores as they are: a column of only
+# these needs no pass for NaN/NaT/NA and no copy.
+_PLAIN_TYPES = frozenset({str, int, bool, type(None), dt.date, dt.datetime, dt.time})
+
+
+def _cell_values(column: pd.Series) -> tuple[np.ndarray, set[type]]:
+    """Column values as Python objects the writer understands, and their types (None's left
+    out); every missing value is None. The frame's own array when nothing needs changing."""
     if isinstance(column.dtype, pd.DatetimeTZDtype):
         # Excel has no time zones: keep the offset by writing ISO 8601 text.
-        return np.array([None if v is pd.NaT else v.isoformat() for v in column], dtype=object)
-    values = column.to_numpy(dtype=object, copy=True)
-    missing = pd.isna(values)  # NaN, NaT, pd.NA: the writer would crash or print "<NA>"
-    if missing.any():
-        values[missing] = None
-    return values
-
-
-def _prepare(values: np.ndarray) -> tuple[np.ndarray, set[type]]:
-    """Fix the few cell types the writer gets wrong; return the values and their types."""
+        text = np.array([None if v is pd.NaT else v.isoformat() for v in column], dtype=object)
+        return text, {str} if column.notna().any() else set()
+    values = column.to_numpy(dtype=object)  # no copy for an object column
     kinds = set(map(type, values))
+    if not kinds <= _PLAIN_TYPES:
+        missing = pd.isna(values)  # NaN, NaT, pd.NA: the writer would crash or print "<NA>"
+        if missing.any():
+            values = values.copy()  # may be the frame's own array (read-only under CoW)
+            values[missing] = None
+            kinds = set(map(type, values))
     kinds.discard(type(None))
     if any(issubclass(k, dt.datetime) for k in kinds):
         # tz-aware datetimes would be written as wall time with the offset silently lost
-        for i, v in enumerate(values):
-            if isinstance(v, dt.datetime) and v.tzinfo is not None:
-                values[i] = v.isoformat()
-        kinds = set(map(type, values))
-        kinds.discard(type(None))
+        aware = [i for i, v in enumerate(values)
+                 if isinstance(v, dt.datetime) and v.tzinfo is not None]
+        if aware:
+            values = values.copy()
+            for i in aware:
+                values[i] = values[i].isoformat()
+            kinds = set(map(type, values))
+            kinds.discard(type(None))
     return values, kinds
 
 
@@ -108,11 +125,14 @@ def _takes_date_format(kinds: set[type]) -> bool:
 def _truncate_long_text(columns: dict[str, np.ndarray]) -> bool:
     """Cut text past Excel's 32,767-character cell limit; True if any cell was cut."""
     cut = False
-    for values in columns.values():
-        for i, v in enumerate(values):
-            if v.__class__ is str and len(v) > EXCEL_MAX_TEXT:
-                values[i] = v[:EXCEL_MAX_TEXT]
-                cut = True
+    for name, values in columns.items():
+        long = [i for i, v in enumerate(values)
+                if v.__class__ is str and len(v) > EXCEL_MAX_TEXT]
+        if long:
+            values = columns[name] = values.copy()  # never the caller's frame
+            for i in long:
+                values[i] = values[i][:EXCEL_MAX_TEXT]
+            cut = True
     return cut
 
 
@@ -156,22 +176,24 @@ def _results_columns(
     if not original.index.equals(results.index):
         raise ValueError("results frame must have the same index (source_row) as the sheet")
     columns: dict[str, np.ndarray] = {}
-    for out_name, name in zip(_output_names(list(original.columns)), original.columns, strict=True):
-        columns[out_name] = _cell_values(original[name])
-    columns["source_row"] = np.asarray(original.index, dtype=np.int64).astype(object)
-    for name in wanted:
-        if name in results.columns:
-            columns[name] = _cell_values(results[name])
-        else:  # an optional column the frame lacks: empty cells
-            columns[name] = np.full(len(results), None, dtype=object)
     widths: dict[str, float] = {}
     date_columns: list[str] = []
-    for name, values in columns.items():
-        values, kinds = _prepare(values)
+
+    def add(name: str, values: np.ndarray, kinds: set[type]) -> None:
         columns[name] = values
         widths[name] = _width(name, values)
         if _takes_date_format(kinds):
             date_columns.append(name)
+
+    for out_name, name in zip(_output_names(list(original.columns)), original.columns, strict=True):
+        add(out_name, *_cell_values(original[name]))
+    add("source_row", np.asarray(original.index, dtype=np.int64).astype(object), {int})
+    empty = np.full(len(results), None, dtype=object)
+    for name in wanted:
+        if name in results.columns:
+            add(name, *_cell_values(results[name]))
+        else:  # an optional column the frame lacks: empty cells
+            add(name, empty, set())
     return columns, widths, date_columns
 
 
@@ -192,6 +214,14 @@ def _summary_records(summary: Sequence[tuple[str, object]]) -> list[dict[str, An
     return records
 
 
+def results_sheet_names(rows: int) -> list[str]:
+    """The sheets `rows` result rows go on: `Results`, then `Results 2`, ... when they do not
+    fit below one header (Excel's row limit)."""
+    per_sheet = EXCEL_MAX_ROWS - 1
+    count = max(1, -(-rows // per_sheet))
+    return [RESULTS_SHEET] + [f"{RESULTS_SHEET} {n}" for n in range(2, count + 1)]
+
+
 def _save(
     tmp: Path,
     columns: dict[str, np.ndarray],
@@ -199,7 +229,8 @@ def _save(
     date_columns: list[str],
     records: list[dict[str, Any]],
 ) -> None:
-    """One rustpy-xlsxwriter call writing both sheets (constant-memory, inline strings)."""
+    """One rustpy-xlsxwriter call writing every sheet (constant-memory, inline strings)."""
+    # dtype=object: pandas 3 would otherwise infer its `str` dtype, whose missing value is NaN.
     frame = pd.DataFrame(columns, dtype=object, copy=False)
     date_format = {
         name: rustpy_xlsxwriter.Format().set_num_format(DATE_FORMAT) for name in date_columns
@@ -208,16 +239,22 @@ def _save(
         key: _width(key, np.array([r[key] for r in records], dtype=object))
         for key in ("item", "value")
     }
-    (
+    book = (
         rustpy_xlsxwriter.FastExcel(tmp, output_format="xlsx")
         # datetime cells; date columns get DATE_FORMAT through column_formats
         .format(datetime_format=DATETIME_FORMAT, bold_headers=True)
         .freeze(row=1)  # every sheet: header row stays visible
-        .sheet(RESULTS_SHEET, frame, autofilter=True, column_widths=widths,
-               column_formats=date_format or None)
+    )
+    names = results_sheet_names(len(frame))
+    per_sheet = EXCEL_MAX_ROWS - 1
+    for n, name in enumerate(names):
+        part = frame if len(names) == 1 else frame.iloc[n * per_sheet : (n + 1) * per_sheet]
+        book.sheet(name, part, autofilter=True, column_widths=widths,
+                   column_formats=date_format or None)
+    (
         # a frame, not the records: an empty summary still gets its item/value header
-        .sheet(SUMMARY_SHEET, pd.DataFrame(records, columns=["item", "value"], dtype=object),
-               column_widths=summary_widths)
+        book.sheet(SUMMARY_SHEET, pd.DataFrame(records, columns=["item", "value"], dtype=object),
+                   column_widths=summary_widths)
         .save()
     )
 
@@ -231,11 +268,6 @@ def write_results(
     """Write the Results and Summary sheets to `path` atomically (0600); return the path."""
     target = Path(path)
     columns, widths, date_columns = _results_columns(original, results)
-    if len(original) >= EXCEL_MAX_ROWS:
-        raise InputError(
-            f"{target}: {len(original)} rows do not fit in one Excel sheet "
-            f"(at most {EXCEL_MAX_ROWS - 1}); split the input into smaller files"
-        )
     records = _summary_records(summary)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -285,6 +317,14 @@ def _read_book(path: Path) -> tuple[list[list[Any]], list[list[Any]] | None]:
         if RESULTS_SHEET not in book.sheet_names:
             raise _not_ours(path, f"no {RESULTS_SHEET!r} sheet")
         rows = book.get_sheet_by_name(RESULTS_SHEET).to_python(skip_empty_area=False)
+        # Rows past Excel's limit went on `Results 2`, `Results 3`, ... (write_results).
+        n = 2
+        while (more := f"{RESULTS_SHEET} {n}") in book.sheet_names:
+            extra = book.get_sheet_by_name(more).to_python(skip_empty_area=False)
+            if not extra or not rows or list(extra[0]) != list(rows[0]):
+                raise _not_ours(path, f"sheet {more!r} does not have the {RESULTS_SHEET} header")
+            rows.extend(extra[1:])
+            n += 1
         summary = None
         if SUMMARY_SHEET in book.sheet_names:
             summary = book.get_sheet_by_name(SUMMARY_SHEET).to_python(skip_empty_area=False)

@@ -336,19 +336,28 @@ def _render_column(values: list[object], spec: str | None) -> list[str]:
             return list(map(str, values))
         if types == {float}:
             return list(map(_float, values))  # type: ignore[arg-type]
-        return list(map(_default, values))
-    if types == {float} or types == {int}:
+    elif types == {float} or types == {int}:
         try:
             return [format(v, spec) if v == v else "" for v in values]  # type: ignore[misc]
         except (ValueError, TypeError, OverflowError):
             pass  # e.g. `d` on 1499.0: render_value knows the fallbacks
     numeric = [t for t in types if issubclass(t, Number | np.number | np.bool_)]
-    if len(numeric) <= 1 and all(t.__hash__ is not None for t in types):
-        # Dates and text repeat a lot: format each distinct value once. Safe only while no
-        # two numeric types mix, since 1 == 1.0 == True would share one key.
-        table = {v: render_value(v, spec) for v in set(values)}
-        return list(map(table.__getitem__, values))
+    if len(numeric) <= 1 and Decimal not in types and all(t.__hash__ for t in types):
+        # Amounts, dates and text repeat a lot: format each distinct value once (a sample
+        # says whether they do). Safe only while equal values render alike: no two numeric
+        # types mixed (1 == 1.0 == True would share one key), no Decimal (1.5 == 1.50).
+        try:
+            if len(set(values[:_SAMPLE])) <= _SAMPLE // 2:
+                table = {v: render_value(v, spec) for v in set(values)}
+                return list(map(table.__getitem__, values))
+        except TypeError:  # an unhashable value of a hashable type, e.g. a tuple of lists
+            pass
+    if spec is None:
+        return list(map(_default, values))
     return [render_value(v, spec) for v in values]
+
+
+_SAMPLE = 1000  # values looked at to decide whether a column repeats enough for a table
 
 
 def _as_list(values: Sequence[object]) -> list[object]:

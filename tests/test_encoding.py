@@ -13,6 +13,7 @@ from pipeline.encoding import (
     analyse,
     count_segments,
     describe_unicode,
+    describe_unicode_many,
     encoding_of,
     length_problem,
     non_gsm_characters,
@@ -309,6 +310,17 @@ def test_describe_unicode_positions_agree_with_non_gsm_characters():
         firsts.setdefault(char, position)
     shown = [f"{char} U+{ord(char):04X} at position {pos}" for char, pos in firsts.items()]
     assert describe_unicode(text, limit=len(firsts)) == "Unicode because of " + ", ".join(shown)
+
+
+def test_describe_unicode_many_agrees_with_one_at_a_time():
+    texts = [
+        f"Hi {HINDI}, order 1 ships today", f"Hi {HINDI}, order 2 ships today",  # same prefix
+        f"Hi {HINDI}", f"Hi {HINDI}!", f"Hi {HINDI}’", "plain GSM", "", f"{EMOJI}x{EMOJI}",
+        "a\nb\u00e7", "ç" + "x" * 200 + "€é", "€ only extension",
+        f"{DEVA}{HINDI}{DEVA}₹",
+    ]
+    assert describe_unicode_many(texts) == [describe_unicode(t) for t in texts]
+    assert describe_unicode_many([]) == []
 
 
 def test_describe_unicode_limit_must_be_positive():

@@ -297,16 +297,78 @@ def test_parent_directory_is_created(tmp_path):
     assert path == tmp_path / "a" / "b" / "r.xlsx" and path.is_file()
 
 
-def test_too_many_rows_for_excel(tmp_path, monkeypatch):
-    monkeypatch.setattr(results_module, "EXCEL_MAX_ROWS", 3)
+def test_rows_past_the_excel_limit_go_on_more_results_sheets(tmp_path, monkeypatch):
+    monkeypatch.setattr(results_module, "EXCEL_MAX_ROWS", 3)  # a header and 2 rows a sheet
     original, results = frames()
+    index = pd.Index([2, 3, 5, 6, 7], name="source_row")
+    original = pd.concat([original, original.iloc[:2]]).set_axis(index)
+    results = pd.concat([results, results.iloc[:2]]).set_axis(index)
+    results["status"] = ["sent", "ready", "invalid_number", "duplicate", "failed"]
+    path = write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
+
+    book = openpyxl.load_workbook(path)
+    assert book.sheetnames == ["Results", "Results 2", "Results 3", "Summary"]
+    for name, rows in [("Results", [2, 3]), ("Results 2", [5, 6]), ("Results 3", [7])]:
+        ws = book[name]
+        assert [c.value for c in ws[1]] == EXPECTED_HEADER
+        assert [ws.cell(r, 7).value for r in range(2, ws.max_row + 1)] == rows
+        assert ws.freeze_panes == "A2"
+        assert ws.auto_filter.ref == f"A1:T{len(rows) + 1}"
+    for cell, text in [(book["Results 2"]["A3"], "=1+1"), (book["Results 3"]["A2"], "@SUM(A1)")]:
+        assert (cell.value, cell.data_type) == (text, "s")  # text stays text on every sheet
+    assert book["Results 2"]["D3"].number_format == "yyyy-mm-dd"  # column formats on each
+
+    again = write_results(tmp_path / "again.xlsx", *read_workbook(path))  # `smsbatch status`
+    with zipfile.ZipFile(path) as first, zipfile.ZipFile(again) as second:
+        names = [n for n in first.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert len(names) == 4 and names == [
+            n for n in second.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert [first.read(n) for n in names] == [second.read(n) for n in names]
+
+    monkeypatch.undo()  # reading needs no limit: every Results sheet comes back, in order
+    back = read_results(path)
+    assert back.index.tolist() == [2, 3, 5, 6, 7]
+    assert back["status"].tolist() == ["sent", "ready", "invalid_number", "duplicate", "failed"]
+    assert back["Name"].tolist() == ["=1+1", "@SUM(A1)", HYPERLINK, "=1+1", "@SUM(A1)"]
+    assert back["segments"].tolist() == [1, 2, None, 1, 2]
+    back_original, back_results, back_summary = read_workbook(path)
+    assert back_original.index.tolist() == [2, 3, 5, 6, 7]
+    assert back_results["status"].tolist() == back["status"].tolist()
+    assert back_summary == SUMMARY
+
+
+def test_sheet_names_for_a_row_count(monkeypatch):
+    assert results_module.results_sheet_names(0) == ["Results"]
+    assert results_module.results_sheet_names(1_048_575) == ["Results"]
+    assert results_module.results_sheet_names(1_048_576) == ["Results", "Results 2"]
+    monkeypatch.setattr(results_module, "EXCEL_MAX_ROWS", 3)
+    assert results_module.results_sheet_names(5) == ["Results", "Results 2", "Results 3"]
+
+
+def test_a_continuation_sheet_with_another_header_is_refused(tmp_path):
+    path = tmp_path / "r.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Results"
+    book.active.append(["Name", *RESULT_COLUMNS])
+    book.create_sheet("Results 2").append(["Other", *RESULT_COLUMNS])
+    book.save(path)
     with pytest.raises(InputError) as err:
-        write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
+        read_results(path)
     assert str(err.value) == (
-        f"{tmp_path / 'r.xlsx'}: 3 rows do not fit in one Excel sheet (at most 2); "
-        "split the input into smaller files"
+        "r.xlsx: sheet 'Results 2' does not have the Results header; "
+        "pass a workbook written by smsbatch check or send"
     )
-    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_callers_frames_are_never_changed(tmp_path):
+    original, results = frames()
+    original["Score"] = [np.nan, 2.5, None]
+    results["detail"] = ["x" * 40_000, None, None]
+    results["sent_at"] = [dt.datetime(2024, 3, 1, 10, 0, tzinfo=IST), None, None]
+    before = (original.copy(deep=True), results.copy(deep=True))
+    write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
+    pd.testing.assert_frame_equal(original, before[0])
+    pd.testing.assert_frame_equal(results, before[1])
 
 
 def test_mismatched_frames_are_programming_errors(tmp_path):

@@ -355,3 +355,16 @@ def test_vectorised_render_equals_render_row_on_a_mixed_table():
     assert (messages[9], missing[9]) == (None, "Mobile No.")
     assert sum(m is None for m in messages) == sum(c is not None for c in missing) > 0
     assert {c for c in missing if c} == {"Name", "Amount", "Ship Date", "Mobile No."}
+
+
+@pytest.mark.parametrize("values", [
+    [1499.0, None, 250.5, float("nan"), 1499.0] * 400,  # repeats: one render per value
+    [i + 0.5 if i % 3 else None for i in range(2000)],  # mostly distinct: rendered one by one
+    [Decimal("1.50"), Decimal("1.5"), None] * 700,  # equal, yet they render differently
+    [(1, [2]), None, "x"] * 700,  # a tuple holding a list cannot be a key
+    [dt.date(2026, 1, 5), None, pd.Timestamp("2026-01-05 10:30"), " x "] * 500,
+])
+def test_column_rendering_matches_each_cell_alone(values):
+    t = parse_template("{Amount} {Amount:.2f} {Amount:>8}", HEADERS)
+    columns = {"Amount": values}
+    assert t.render(columns, len(values)) == _row_by_row(t, columns, len(values))

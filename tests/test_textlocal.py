@@ -613,3 +613,15 @@ def test_environment_wins_over_dotenv(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text("TEXTLOCAL_API_KEY=from-dotenv\n")
     assert api_key_from_env() == "from-env"
+
+
+def test_the_connection_pool_holds_every_request_send_keeps_in_flight():
+    from pipeline.providers.textlocal import POOL_SIZE
+
+    with TextlocalClient("k", "https://api.example.test/") as client:
+        adapter = client._session.get_adapter("https://api.example.test/")
+        assert adapter._pool_maxsize == POOL_SIZE
+    from pipeline.cli import main
+
+    concurrency = next(p for p in main.commands["send"].params if p.name == "concurrency")
+    assert concurrency.type.max == POOL_SIZE  # never more requests in flight than connections

@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://api.textlocal.in/"
+POOL_SIZE = 16  # the most requests `send` keeps in flight (cli: --concurrency 1-16)
 BULK_LIMIT = 500  # bulk_json: "no more than 500 ... in each submission" (textlocal-api.md §3)
 HISTORY_MAX_PAGES = 1000  # 1M messages at the default page size: the job's design size
 READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_history_api"})
@@ -109,7 +110,14 @@ class TextlocalClient:
         self._api_key = api_key.strip()
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
-        self._session = session if session is not None else requests.Session()
+        if session is None:
+            session = requests.Session()
+            # One pooled connection per request in flight: `send --concurrency` goes up to 16,
+            # past requests' default pool of 10 (which would drop and reopen connections).
+            adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+        self._session = session
 
     def __repr__(self) -> str:
         return f"TextlocalClient(base_url={self.base_url!r})"

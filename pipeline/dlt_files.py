@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pipeline.dlt import DltTemplate, _BadText, _compile
 from pipeline.errors import InputError
+from pipeline.textfiles import read_text
 
 _ESCAPE = re.compile(r"\\([\\nt])")
 _UNESCAPE = {"\\": "\\", "n": "\n", "t": "\t"}
@@ -46,24 +47,8 @@ def read_templates(path: str | Path) -> list[DltTemplate]:
 
 
 def _read(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: DLT templates file not found; check the path") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder; give the DLT templates file's path") from None
-    except OSError as exc:
-        raise InputError(
-            f"{path}: cannot read the DLT templates ({exc.strerror}); check its permissions"
-        ) from None
-    try:
-        text = raw.decode("utf-8-sig")  # Excel's "CSV UTF-8" and Notepad write a BOM
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "save the DLT templates as UTF-8 (in Excel: CSV UTF-8) and rerun"
-        ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return read_text(path, what="DLT templates", where="the path",
+                     save_as="UTF-8 (in Excel: CSV UTF-8)")
 
 
 def _from_txt(text: str, path: Path) -> list[DltTemplate]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputError, SmsBatchError
+from pipeline.textfiles import read_text
 
 __all__ = [
     "MissingValue",
@@ -178,26 +179,7 @@ def parse_template(text: str, headers: Sequence[str], *, source: str = "template
 
 def load_template(path: str | Path, headers: Sequence[str]) -> Template:
     """Read a UTF-8 template file and parse it against `headers`."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: template file not found; check the --template path") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a folder; give the template file's path") from None
-    except OSError as exc:
-        raise InputError(
-            f"{path}: cannot read the template ({exc.strerror}); check its permissions"
-        ) from None
-    try:
-        # utf-8-sig: Notepad may save a BOM, which is not part of the message.
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
-            "save the template as UTF-8 and rerun"
-        ) from None
-    # A Windows editor's CRLF is one newline to the user; send it as one character.
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = read_text(path, what="template", where="the --template path")
     # Files end with a newline the user does not mean to send; inner newlines are kept.
     if text.endswith("\n"):
         text = text[:-1]

@@ -38,6 +38,7 @@ import python_calamine
 import rustpy_xlsxwriter
 
 from pipeline.errors import InputError
+from pipeline.sheet_readers import gc_paused
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
@@ -312,24 +313,27 @@ def _read_book(path: Path) -> tuple[list[list[Any]], list[list[Any]] | None]:
     """The Results sheet's rows and the Summary sheet's rows (None when it has none)."""
     if not path.is_file():
         raise InputError(f"{path}: results workbook not found; check the path")
-    try:
-        book = python_calamine.CalamineWorkbook.from_path(str(path))
-        if RESULTS_SHEET not in book.sheet_names:
-            raise _not_ours(path, f"no {RESULTS_SHEET!r} sheet")
-        rows = book.get_sheet_by_name(RESULTS_SHEET).to_python(skip_empty_area=False)
-        # Rows past Excel's limit went on `Results 2`, `Results 3`, ... (write_results).
-        n = 2
-        while (more := f"{RESULTS_SHEET} {n}") in book.sheet_names:
-            extra = book.get_sheet_by_name(more).to_python(skip_empty_area=False)
-            if not extra or not rows or list(extra[0]) != list(rows[0]):
-                raise _not_ours(path, f"sheet {more!r} does not have the {RESULTS_SHEET} header")
-            rows.extend(extra[1:])
-            n += 1
-        summary = None
-        if SUMMARY_SHEET in book.sheet_names:
-            summary = book.get_sheet_by_name(SUMMARY_SHEET).to_python(skip_empty_area=False)
-    except (python_calamine.CalamineError, ValueError, OSError) as exc:
-        raise _not_ours(path, f"not a readable workbook ({exc})") from None
+    with gc_paused():  # millions of cells become Python objects
+        try:
+            book = python_calamine.CalamineWorkbook.from_path(str(path))
+            if RESULTS_SHEET not in book.sheet_names:
+                raise _not_ours(path, f"no {RESULTS_SHEET!r} sheet")
+            rows = book.get_sheet_by_name(RESULTS_SHEET).to_python(skip_empty_area=False)
+            # Rows past Excel's limit went on `Results 2`, `Results 3`, ... (write_results).
+            n = 2
+            while (more := f"{RESULTS_SHEET} {n}") in book.sheet_names:
+                extra = book.get_sheet_by_name(more).to_python(skip_empty_area=False)
+                if not extra or not rows or list(extra[0]) != list(rows[0]):
+                    raise _not_ours(
+                        path, f"sheet {more!r} does not have the {RESULTS_SHEET} header"
+                    )
+                rows.extend(extra[1:])
+                n += 1
+            summary = None
+            if SUMMARY_SHEET in book.sheet_names:
+                summary = book.get_sheet_by_name(SUMMARY_SHEET).to_python(skip_empty_area=False)
+        except (python_calamine.CalamineError, ValueError, OSError) as exc:
+            raise _not_ours(path, f"not a readable workbook ({exc})") from None
     return rows, summary
 
 

@@ -22,10 +22,8 @@ Choices where the contract is silent:
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from pipeline.sheet_readers import (
     MAX_COLUMNS,
     TEXT_SUFFIXES,
     column_letter,
+    gc_paused,
     open_workbook,
     read_csv,
     sheet_rows,
@@ -387,22 +386,6 @@ def _load_csv(label: str, data: bytes, phone_column: str | None) -> pd.DataFrame
 # --- entry point ---------------------------------------------------------------------------
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cycle collector while millions of cells become Python objects.
-
-    Those objects form no cycles, yet each allocation burst triggers full collections:
-    pausing halves the time to read 1M rows (measured: CSV 4.7 s -> 2.2 s).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def load_sheet(
     path: str | Path, *, sheet: str | None = None, phone_column: str | None = None
 ) -> Sheet:
@@ -422,7 +405,7 @@ def load_sheet(
         raise InputError(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
     if not data:
         raise InputError(f"{label}: file is empty (0 bytes); export the sheet again")
-    with _gc_paused():
+    with gc_paused():
         if suffix in EXCEL_SUFFIXES:
             name, frame = _load_excel(label, data, sheet, phone_column)
         else:

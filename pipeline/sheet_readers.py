@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gc
 import io
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +41,23 @@ EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
 TEXT_SUFFIXES = frozenset({".csv", ".txt"})
 MAX_CELL_CHARS = 32_767  # Excel's limit for the text of one cell
 MAX_COLUMNS = 16_384  # Excel's last column is XFD
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cycle collector while millions of cells become Python objects.
+
+    Those objects form no cycles, yet each allocation burst triggers full collections:
+    pausing halves the time to read 1M rows (measured: CSV 4.7 s -> 2.2 s; the Results sheet
+    of a 1M-row workbook: calamine's to_python 3.9 s -> 1.1 s).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 _DELIMITERS = (",", ";", "\t")
 _SNIFF_LINES = 20

@@ -496,3 +496,40 @@ def test_read_workbook_without_a_summary_sheet(tmp_path):
     assert (original.columns.tolist(), original.index.tolist()) == (["Name"], [2])
     assert results.loc[2, "provider_message_id"] == "7"
     assert summary == []
+
+
+def _recording_calamine(monkeypatch: pytest.MonkeyPatch, module: object) -> list[bool]:
+    """Wrap `module.python_calamine` so every workbook opened records whether the cycle
+    collector was on at that moment."""
+    import gc
+    import types
+
+    import python_calamine
+
+    seen: list[bool] = []
+
+    def from_path(path: str) -> python_calamine.CalamineWorkbook:
+        seen.append(gc.isenabled())
+        return python_calamine.CalamineWorkbook.from_path(path)
+
+    fake = types.SimpleNamespace(
+        CalamineWorkbook=types.SimpleNamespace(from_path=from_path),
+        CalamineError=python_calamine.CalamineError,
+    )
+    monkeypatch.setattr(module, "python_calamine", fake)
+    return seen
+
+
+def test_results_are_read_with_the_cycle_collector_paused_then_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pausing it cut the Results sheet of a 1M-row workbook from 3.9 s to 1.1 s of to_python.
+    import gc
+
+    original, results = frames()
+    path = write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
+    seen = _recording_calamine(monkeypatch, results_module)
+    assert gc.isenabled()
+    assert list(read_results(path).index) == [2, 3, 5]
+    assert seen == [False]
+    assert gc.isenabled()

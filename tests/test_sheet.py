@@ -334,3 +334,45 @@ def test_file_sha256_matches_hashlib(tmp_path):
     path = tmp_path / "x.bin"
     path.write_bytes(b"abc" * 1_000_000)
     assert file_sha256(path) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
+
+
+def test_gc_paused_restores_the_collector_as_it_was() -> None:
+    import gc
+
+    from pipeline.sheet_readers import gc_paused
+
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("boom")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller who had it off keeps it off
+    finally:
+        gc.enable()
+
+
+def test_sheet_cells_are_parsed_with_the_collector_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from pipeline import sheet_readers
+
+    seen: list[bool] = []
+    real = sheet_readers.sheet_rows
+
+    def recording(label: str, book: object, name: str) -> list[list]:
+        seen.append(gc.isenabled())
+        return real(label, book, name)
+
+    monkeypatch.setattr("pipeline.sheet.sheet_rows", recording)
+    loaded = load_sheet(DATA / "sheet_basic.xlsx")
+    assert len(loaded.frame) > 0
+    assert seen and not any(seen)
+    assert gc.isenabled()

@@ -60,7 +60,8 @@ def prepare(sheet: Sheet, template: Template, rules: Rules | None = None, *,
 
     raw_phones = frame[sheet.phone_column].tolist()
     e164 = phones.normalise_many(raw_phones)
-    normalised = pd.DataFrame({"phone_e164": e164}, index=index, dtype=object)
+    # Built as pandas' string dtype (None -> missing), so the model's coercion is a no-op.
+    normalised = pd.DataFrame({"phone_e164": e164}, index=index, dtype="str")
     invalid = index.isin(schema.invalid_phone_rows(normalised))
 
     columns = {name: frame[name].tolist() for name in template.columns}

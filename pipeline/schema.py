@@ -24,9 +24,9 @@ class NormalisedRows(pa.DataFrameModel):
     phone_e164: Series[str] = pa.Field(nullable=False, str_matches=E164_PATTERN)
 
     class Config:
-        # The batch builds phone_e164 as an object column (None for rejected numbers);
-        # coercing to the string dtype keeps nulls null, so they fail `nullable=False` row by
-        # row instead of failing the column's dtype as a whole.
+        # phone_e164 holds None for rejected numbers (prepare builds it in the string dtype,
+        # other callers may pass objects); coercing to the string dtype keeps nulls null, so
+        # they fail `nullable=False` row by row instead of failing the column's dtype.
         coerce = True
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.forms import form_fields
+from pipeline.servers import BackgroundServer
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +76,14 @@ class ListenerCounts:
     failed: int = 0  # receipts whose callback raised (500)
 
 
-class ReceiptListener:
+class ReceiptListener(BackgroundServer):
     """An HTTP server taking receipt POSTs on `path` and passing each to `on_receipt`.
 
     `on_receipt` runs on the request's thread (several may run at once); when it raises, the
     provider gets a 500 and may retry.
     """
+
+    thread_name = "receipt-listener"
 
     def __init__(self, on_receipt: Callable[[Receipt], None], *, host: str = "127.0.0.1",
                  port: int = 0, path: str = "/receipts") -> None:
@@ -95,9 +98,7 @@ class ReceiptListener:
         self._httpd.receipt_path = self.path
         self._httpd.counts = {"received": 0, "rejected": 0, "failed": 0}
         self._httpd.lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._serving = False
-        self._stopped = False
+        super().__init__()
 
     @property
     def url(self) -> str:
@@ -111,42 +112,6 @@ class ReceiptListener:
         """How many receipts were received, rejected and failed since start."""
         with self._httpd.lock:
             return ListenerCounts(**self._httpd.counts)
-
-    def start(self) -> ReceiptListener:
-        """Serve in a background thread; returns self."""
-        self._begin()
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-            name="receipt-listener", daemon=True)
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in the foreground until interrupted (for `smsbatch receipts`)."""
-        self._begin()
-        self._httpd.serve_forever(poll_interval=0.1)
-
-    def stop(self) -> None:
-        """Stop serving and wait for receipts being handled (idempotent)."""
-        if self._stopped:
-            return
-        self._stopped = True
-        if self._serving:
-            self._httpd.shutdown()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd.server_close()
-
-    def __enter__(self) -> ReceiptListener:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _begin(self) -> None:
-        if self._serving or self._stopped:
-            raise RuntimeError("a ReceiptListener serves once: create a new one")
-        self._serving = True
 
 
 class _Server(ThreadingHTTPServer):

@@ -249,11 +249,9 @@ def purge(older_than: str, journal_path: Path, outbox: Path, assume_yes: bool) -
     counts = report.counts
     parts = []
     if report.journal is not None:
-        parts.append(f"journal: {counts.journal_messages} messages, {counts.journal_chunks} "
-                     f"chunks, {counts.journal_runs} runs")
+        parts.append(f"journal: {_journal_counts(counts)}")
     if report.outbox is not None:
-        parts.append(f"sandbox outbox: {counts.outbox_messages} messages, "
-                     f"{counts.outbox_batches} batches")
+        parts.append(f"sandbox outbox: {_outbox_counts(counts)}")
     click.echo(f"Deleted from the {'; '.join(parts)}.")
     if report.scrubbed:
         click.echo("The files were compacted: the deleted records are gone from disk.")
@@ -273,16 +271,23 @@ def _when(moment: Any) -> str:
     return moment.astimezone().isoformat(sep=" ", timespec="minutes")
 
 
+def _journal_counts(counts: Any) -> str:
+    return (f"{counts.journal_messages} messages, {counts.journal_chunks} chunks, "
+            f"{counts.journal_runs} runs")
+
+
+def _outbox_counts(counts: Any) -> str:
+    return f"{counts.outbox_messages} messages, {counts.outbox_batches} batches"
+
+
 def _print_purge(plan: Any, older_than: str) -> None:
     """What a purge is about to delete."""
     counts = plan.counts
     click.echo(f"Records older than {older_than} (last changed before {_when(plan.cutoff)}):")
     if plan.journal is not None:
-        click.echo(f"  journal {plan.journal}: {counts.journal_messages} messages, "
-                   f"{counts.journal_chunks} chunks, {counts.journal_runs} runs")
+        click.echo(f"  journal {plan.journal}: {_journal_counts(counts)}")
     if plan.outbox is not None:
-        click.echo(f"  sandbox outbox {plan.outbox}: {counts.outbox_messages} messages, "
-                   f"{counts.outbox_batches} batches")
+        click.echo(f"  sandbox outbox {plan.outbox}: {_outbox_counts(counts)}")
     if counts.journal_messages:
         click.echo("Rerunning a purged send would send its rows again: the journal forgets "
                    "they went.")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +37,7 @@ from pipeline.providers.sandbox_faults import (
 from pipeline.providers.sandbox_receipts import ReceiptCallbacks, ReceiptCounts, Receipts
 from pipeline.providers.sandbox_rules import Rules, Template
 from pipeline.providers.sandbox_store import Store, read_outbox
+from pipeline.servers import BackgroundServer
 from pipeline.window import DEFAULT_WINDOW, Window
 
 __all__ = ["FaultCounts", "Faults", "ReceiptCounts", "Receipts", "SandboxServer", "read_outbox"]
@@ -48,7 +48,7 @@ MAX_BODY = 32 * 1024 * 1024  # 500 long unicode messages, double-encoded, are ~3
 DEFAULT_PROMO_WINDOW = Window.parse(DEFAULT_WINDOW)
 
 
-class SandboxServer:
+class SandboxServer(BackgroundServer):
     """Textlocal's API on a loopback port, recording accepted messages in `outbox`.
 
     `faults` (sandbox_faults.py) makes it slow, throttling, failing or silent; assign
@@ -65,6 +65,8 @@ class SandboxServer:
     `settle_seconds`, then mostly D, some U/E/I/?; and how receipts are POSTed to a send's
     loopback `receipt_url` once a message is final.
     """
+
+    thread_name = "textlocal-sandbox"
 
     def __init__(
         self,
@@ -104,9 +106,7 @@ class SandboxServer:
         self._httpd.api = SandboxApi(self._store, api_key, senders, rules, clock)
         self._httpd.injector = self._injector = FaultInjector(faults)
         self._callbacks = ReceiptCallbacks(self._store, self.receipts, clock)
-        self._thread: threading.Thread | None = None
-        self._serving = False
-        self._stopped = False
+        super().__init__()
 
     @property
     def url(self) -> str:
@@ -134,21 +134,6 @@ class SandboxServer:
         """How many receipt callbacks were posted, retried and given up, since start."""
         return self._callbacks.counts()
 
-    def start(self) -> SandboxServer:
-        """Serve in a background thread; returns self."""
-        self._begin()
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-            name="textlocal-sandbox", daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in the foreground until interrupted (for `smsbatch sandbox`)."""
-        self._begin()
-        self._httpd.serve_forever(poll_interval=0.1)
-
     def stop(self) -> None:
         """Stop serving, wait for requests in flight, close the outbox (idempotent).
 
@@ -156,33 +141,22 @@ class SandboxServer:
         unanswered (its messages are already recorded). A receipt POST in flight is cut off;
         its receipt stays due for the next sandbox on this outbox.
         """
-        if self._stopped:
-            return
-        self._stopped = True
-        self._injector.stopping.set()
-        if self._serving:
-            self._httpd.shutdown()
-        if self._thread is not None:
-            self._thread.join()
-        self._httpd.server_close()  # joins the handler threads: their records are committed
-        self._callbacks.stop()
-        self._store.close()
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     def outbox(self, *, include_test: bool = False, at: float | None = None) -> list[dict]:
         """The messages accepted so far (see `read_outbox`), statuses as of `clock`."""
         return self._store.outbox(include_test=include_test, at=at)
 
-    def _begin(self) -> None:
-        if self._serving or self._stopped:
-            raise RuntimeError("a SandboxServer serves once: create a new one")
-        self._serving = True
+    def _on_begin(self) -> None:
         self._callbacks.start()
+
+    def _on_stopping(self) -> None:
+        self._injector.stopping.set()
+
+    def _on_closed(self) -> None:
+        # server_close() joined the handler threads: their records are committed.
+        self._callbacks.stop()
+        self._store.close()
 
 
 class _Server(ThreadingHTTPServer):

@@ -11,6 +11,7 @@ import urllib.parse
 from collections.abc import Sequence
 from email import policy
 from email.parser import BytesParser
+from http.server import BaseHTTPRequestHandler
 
 
 def form_fields(content_type: str, raw: bytes) -> dict[str, str]:
@@ -37,3 +38,17 @@ def lower_keys(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     for name, value in pairs:
         out.setdefault(name.lower(), value)
     return out
+
+
+def read_form(handler: BaseHTTPRequestHandler, max_body: int) -> dict[str, str] | None:
+    """The form fields of the request's body ({} when it is not a form); None, unread, when it
+    declares more than `max_body` bytes (the caller answers 413)."""
+    declared = handler.headers.get("Content-Length", "0").strip()
+    length = int(declared) if declared.isdigit() else 0
+    if length > max_body:
+        return None
+    raw = handler.rfile.read(length) if length > 0 else b""
+    try:
+        return form_fields(handler.headers.get("Content-Type", ""), raw)
+    except ValueError:
+        return {}

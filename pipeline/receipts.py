@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
-from pipeline.forms import form_fields
+from pipeline.forms import read_form
 from pipeline.servers import BackgroundServer
 
 log = logging.getLogger(__name__)
@@ -148,16 +148,10 @@ class _Handler(BaseHTTPRequestHandler):
         if urllib.parse.urlsplit(self.path).path != self.server.receipt_path:
             self._reply(HTTPStatus.NOT_FOUND)
             return
-        declared = self.headers.get("Content-Length", "0").strip()
-        length = int(declared) if declared.isdigit() else 0
-        if length > MAX_BODY:
+        fields = read_form(self, MAX_BODY)
+        if fields is None:
             self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
             return
-        raw = self.rfile.read(length) if length > 0 else b""
-        try:
-            fields = form_fields(self.headers.get("Content-Type", ""), raw)
-        except ValueError:
-            fields = {}
         receipt = _receipt(fields)
         if receipt is None:
             self.server.count("rejected")

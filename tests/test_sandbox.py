@@ -426,3 +426,23 @@ def test_unusable_outbox_is_input_error(tmp_path):
     (tmp_path / "not.sqlite").write_text("this is not a database\n" * 100)
     with pytest.raises(InputError, match="cannot open the sandbox outbox"):
         SandboxServer(tmp_path / "not.sqlite")
+
+
+def test_a_body_over_the_limit_is_refused_unread_with_413(server, outbox):
+    import http.client
+    import urllib.parse
+
+    from pipeline.providers.sandbox import MAX_BODY
+
+    url = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    try:
+        # Only the headers go: the server must answer from Content-Length, without reading.
+        conn.putrequest("POST", "/send/")
+        conn.putheader("Content-Type", "application/x-www-form-urlencoded")
+        conn.putheader("Content-Length", str(MAX_BODY + 1))
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+    finally:
+        conn.close()
+    assert server.outbox() == []

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import InputError
-from pipeline.forms import form_fields, lower_keys
+from pipeline.forms import lower_keys, read_form
 from pipeline.providers.sandbox_api import SENDING_COMMANDS, SandboxApi
 from pipeline.providers.sandbox_faults import (
     DROP,
@@ -181,16 +181,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer({})
 
     def do_POST(self) -> None:  # noqa: N802
-        declared = self.headers.get("Content-Length", "0").strip()
-        length = int(declared) if declared.isdigit() else 0
-        if length > MAX_BODY:
+        fields = read_form(self, MAX_BODY)
+        if fields is None:
             self.send_error(413)
             return
-        raw = self.rfile.read(length) if length > 0 else b""
-        try:
-            fields = form_fields(self.headers.get("Content-Type", ""), raw)
-        except ValueError:
-            fields = {}
         self._answer(fields)
 
     def _answer(self, fields: dict[str, str]) -> None:

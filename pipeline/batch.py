@@ -24,7 +24,7 @@ from pipeline.journal import DEFAULT_JOURNAL, Journal, Run, RunIdentity
 from pipeline.preflight import check_writable, estimate_bytes
 from pipeline.prepare import Prepared, prepare
 from pipeline.providers.textlocal import BULK_LIMIT, TextlocalClient
-from pipeline.results import STATUSES, write_results
+from pipeline.results import ACCEPTED, STATUSES, write_results
 from pipeline.resume import Resumed, apply_journal
 from pipeline.sending import SendSettings, mark, send_ready
 from pipeline.sheet import load_sheet
@@ -34,10 +34,6 @@ from pipeline.window import IST, Clock, system_clock
 OUTPUT_DIR = Path("output")
 
 ProgressCallback = Callable[[int], None]
-
-# Statuses that mean "this row was handed to the provider and accepted".
-ACCEPTED = ("sent", "scheduled")
-
 
 @dataclass
 class BatchResult:

@@ -27,7 +27,7 @@ from pipeline import phones
 from pipeline.errors import ProviderError, TransportError
 from pipeline.journal import DEFAULT_JOURNAL, Delivery, Journal, JournalInUse
 from pipeline.providers.textlocal import TextlocalClient
-from pipeline.results import read_workbook, write_results
+from pipeline.results import ACCEPTED, read_workbook, write_results
 from pipeline.retry import RetryPolicy, call_with_retries
 from pipeline.window import Clock
 
@@ -40,7 +40,6 @@ DELIVERY_STATUSES = tuple(DELIVERY_CODES.values())
 # The sandbox reports a message held for later as "scheduled", not a §5.3 code (Textlocal may
 # too [I]): it has not left yet, so it is pending, and asked about again next time.
 _ALIASES = {"scheduled": "pending"}
-ACCEPTED = ("sent", "scheduled")
 BAD_KEY = 3  # "Invalid login details" (§4): every further lookup would fail the same way
 IST = timezone(timedelta(hours=5, minutes=30))  # Textlocal India's dates are IST [I, §5.4]
 RATE_ITEM, CHECKED_ITEM = "delivery rate", "delivery checked at"

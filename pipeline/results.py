@@ -53,6 +53,8 @@ STATUSES: tuple[str, ...] = (
     "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
     "opted_out", "template_mismatch", "rejected", "failed", "unknown",
 )
+# The statuses of rows handed to the provider and accepted by it.
+ACCEPTED: tuple[str, ...] = ("sent", "scheduled")
 RESULTS_SHEET = "Results"
 SUMMARY_SHEET = "Summary"
 DATE_FORMAT = "yyyy-mm-dd"

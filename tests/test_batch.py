@@ -99,3 +99,23 @@ def test_default_out_path_never_overwrites_a_workbook_from_the_same_second(tmp_p
     first.write_bytes(b"x")
     assert batch.default_out_path(Path("c.xlsx"), when) == Path(
         "output/c-results-20261126-090507-2.xlsx")
+
+
+def test_summary_counts_only_the_rows_going_out(files):
+    prepared = batch.load(*files)
+    r = prepared.results
+    # Row 2 becomes a 2-part Unicode message; row 9 stays one GSM part.
+    r.loc[2, ["encoding", "segments"]] = ["UCS-2", 2]
+    checked = dict(batch.build_summary(prepared, mode="check", provider=None, sender=None,
+                                       stopped=None, balance=None))
+    assert (checked["messages"], checked["segments"], checked["credits"],
+            checked["unicode messages"]) == (2, 3, 3, 1)
+    assert checked["status: ready"] == 2 and checked["status: duplicate"] == 2
+    # After a send: sent and scheduled rows went out; a failed one did not.
+    r.loc[[2, 9], "status"] = ["sent", "failed"]
+    sent = dict(batch.build_summary(prepared, mode="send", provider="sandbox", sender="TXTLCL",
+                                    stopped=None, balance=7))
+    assert (sent["messages"], sent["segments"], sent["credits"],
+            sent["unicode messages"]) == (1, 2, 2, 1)
+    assert sent["status: sent"] == 1 and sent["status: failed"] == 1
+    assert sent["provider balance after"] == 7

@@ -570,6 +570,28 @@ def test_bad_base_url_is_input_error(url):
         TextlocalClient(KEY, url)
 
 
+@pytest.mark.parametrize("url", ["http://api.textlocal.in/", "http://192.168.1.5:8787/",
+                                 "http://127.0.0.1.example.com/", "http://[2001:db8::1]/"])
+def test_plain_http_to_another_machine_is_refused_before_any_request(rsps, url):
+    with pytest.raises(InputError) as caught:
+        TextlocalClient(KEY, url)
+    assert str(caught.value) == (
+        f"base URL {url!r} is plain http to another machine, so the API key would cross the "
+        "network unencrypted: use https://, or reach a remote sandbox through a tunnel to "
+        "127.0.0.1"
+    )
+    assert_no_key(str(caught.value))
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8787/", "http://127.8.9.10/",
+                                 "http://localhost:8787/", "http://LOCALHOST/",
+                                 "http://[::1]:8787/", "https://10.0.0.1/"])
+def test_plain_http_is_fine_on_this_machine_and_https_anywhere(url):
+    with TextlocalClient(KEY, url) as tl:
+        assert tl.base_url == url
+
+
 def test_close_closes_the_session():
     closed = []
 

@@ -49,3 +49,16 @@ def test_every_option_has_help_text() -> None:
         for param in command.params:
             if isinstance(param, click.Option):
                 assert param.help, f"smsbatch {name} {param.opts[0]} has no help text"
+
+
+def test_readme_lists_the_result_columns_and_statuses_in_order() -> None:
+    from pipeline.results import RESULT_COLUMNS, STATUSES
+
+    text = README.read_text(encoding="utf-8")
+    paragraph = text[text.index("plus `message`"):]
+    paragraph = paragraph[: paragraph.index("The `Summary` sheet")]
+    named = re.findall(r"`([a-z_0-9]+)`", paragraph)
+    assert named == [c for c in RESULT_COLUMNS if c not in ("source_row", "phone_e164",
+                                                                "status", "detail")]
+    for status in STATUSES:
+        assert f"| `{status}` |" in text, f"README's status table lacks {status}"

@@ -1,4 +1,4 @@
-"""Read the contact sheet (xlsx/xlsm/xls/ods or csv/txt) into a frame keyed by source row.
+"""Read the contact sheet (xlsx/xlsm/xls or csv/txt) into a frame keyed by source row.
 
 Contract §3: cells are read as the user sees them (a phone stored as a number is kept as a
 number, a date cell is a date), fully blank rows are skipped, headers are trimmed.

@@ -17,6 +17,42 @@ def test_smoke_run_prints_every_stage_for_both_paths():
     for stage in ("read", "validate+normalise", "merge+segments", "write", "check end to end"):
         row = next(line for line in lines if line.startswith(stage))
         assert row.rstrip().endswith("x"), row  # the naive path ran too: a ratio is printed
+    assert "verified: every row in order, known statuses, duplicates point back, no formulas, " \
+        "sampled numbers judged as phonenumbers does" in lines
+
+
+def test_verification_reports_what_is_wrong(tmp_path):
+    # Runs after the smoke run above, which generated the 2,000-row sheet.
+    import importlib.util
+
+    from pipeline import batch
+
+    spec = importlib.util.spec_from_file_location("bench_check", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sheet = SCRIPT.parent / "data" / "contacts-2000.xlsx"
+    if not sheet.exists():
+        bench.generate(2_000, sheet)
+    out = tmp_path / "r.xlsx"
+    result = batch.check(sheet, SCRIPT.parent / "data" / "template.txt", out=out)
+    assert bench.verify(sheet, result, out) == []
+    r = result.results
+    dup = r.index[r["status"] == "duplicate"][0]
+    ready = r.index[r["status"] == "ready"][0]
+    r.at[dup, "phone_e164"] = "+910000000000"
+    r.at[ready, "phone_e164"] = None
+    r.at[ready, "status"] = "lost"
+    assert bench.verify(sheet, result, out) == [
+        "unknown statuses ['lost']",
+        "1 duplicates name no earlier row with their number",
+        "2 of 2,000 sampled numbers judged unlike phonenumbers",  # every row is sampled
+    ]
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active["A1"] = "=1+1"  # openpyxl writes this as a formula
+    book.save(out)
+    assert "a formula in xl/worksheets/sheet1.xml" in bench.verify(sheet, result, out)
 
 
 SEND = SCRIPT.with_name("bench_send.py")

@@ -158,6 +158,12 @@ def parse_template(text: str, headers: Sequence[str], *, source: str = "template
         if placeholder is None:
             if inner not in unknown:
                 unknown.append(inner)
+        elif placeholder.spec is not None and not _spec_fits_anything(placeholder.spec):
+            raise InputError(
+                f'{source}: "{{{inner}}}" at {_where(text, j)}: ":{placeholder.spec}" is not a '
+                'format Python knows for numbers, text or dates; write e.g. ":.2f" or ":," '
+                'for numbers, ":%d %b %Y" for dates'
+            )
         else:
             if text_so_far := "".join(literal):
                 parts.append(text_so_far)
@@ -281,6 +287,21 @@ def _format_number(x: object, spec: str) -> str:
         if isinstance(x, float) and x.is_integer():
             return format(int(x), spec)
         raise
+
+
+def _spec_fits_anything(spec: str) -> bool:
+    """Whether `spec` formats at least one kind of cell. A cell it does not fit is shown as
+    written (render_value), but a spec that fits no kind at all (`.2q`) is a typo that would
+    silently do nothing on every row. A spec with `%` is a date format (strftime takes any)."""
+    if "%" in spec:
+        return True
+    for sample in (1.5, 1, "x"):
+        try:
+            format(sample, spec)
+        except (ValueError, TypeError):
+            continue
+        return True
+    return False
 
 
 def _with_spec(value: object, spec: str, text: str) -> str:

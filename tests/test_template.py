@@ -368,3 +368,19 @@ def test_column_rendering_matches_each_cell_alone(values):
     t = parse_template("{Amount} {Amount:.2f} {Amount:>8}", HEADERS)
     columns = {"Amount": values}
     assert t.render(columns, len(values)) == _row_by_row(t, columns, len(values))
+
+
+def test_a_spec_that_fits_no_kind_of_cell_stops_the_run_naming_it():
+    with pytest.raises(InputError) as caught:
+        parse_template("Hi {Name},\nRs {Amount:.2q} due", HEADERS, source="t.txt")
+    assert str(caught.value) == (
+        't.txt: "{Amount:.2q}" at line 2, column 4: ":.2q" is not a format Python knows for '
+        'numbers, text or dates; write e.g. ":.2f" or ":," for numbers, ":%d %b %Y" for dates'
+    )
+
+
+@pytest.mark.parametrize("spec", [".2f", ",", ".1%", ">10", ".30", "d", "x", "%d %b %Y",
+                                  "%H:%M", "08.3f"])
+def test_specs_that_fit_some_kind_of_cell_are_accepted(spec):
+    template = parse_template(f"{{Amount:{spec}}}", HEADERS)
+    assert template.parts[0].spec == spec

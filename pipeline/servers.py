@@ -10,6 +10,15 @@ import threading
 from http.server import ThreadingHTTPServer
 from typing import Self
 
+# The names of this machine that our plain-http traffic may use: the sandbox's receipt
+# callbacks and a client's base URL (elsewhere the API key would cross a network in clear).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """Whether `host` (a URL's hostname, brackets stripped) is one of LOOPBACK_HOSTS."""
+    return (host or "").lower() in LOOPBACK_HOSTS
+
 
 class BackgroundServer:
     """Serves `self._httpd` once: `start()` in a daemon thread or `serve_forever()` in the

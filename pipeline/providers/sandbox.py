@@ -64,6 +64,9 @@ class SandboxServer(BackgroundServer):
     `receipts` (sandbox_receipts.py) sets how delivery unfolds with `clock`: P for
     `settle_seconds`, then mostly D, some U/E/I/?; and how receipts are POSTed to a send's
     loopback `receipt_url` once a message is final.
+
+    It serves once (servers.py): `start()` or `with`, or `serve_forever()`; `stop()` wakes
+    requests held by a fault, waits for those in flight and closes the outbox.
     """
 
     thread_name = "textlocal-sandbox"
@@ -134,15 +137,6 @@ class SandboxServer(BackgroundServer):
         """How many receipt callbacks were posted, retried and given up, since start."""
         return self._callbacks.counts()
 
-    def stop(self) -> None:
-        """Stop serving, wait for requests in flight, close the outbox (idempotent).
-
-        Requests waiting out a latency or a hang fault are woken; a hanging one is closed
-        unanswered (its messages are already recorded). A receipt POST in flight is cut off;
-        its receipt stays due for the next sandbox on this outbox.
-        """
-        super().stop()
-
     def outbox(self, *, include_test: bool = False, at: float | None = None) -> list[dict]:
         """The messages accepted so far (see `read_outbox`), statuses as of `clock`."""
         return self._store.outbox(include_test=include_test, at=at)
@@ -151,10 +145,13 @@ class SandboxServer(BackgroundServer):
         self._callbacks.start()
 
     def _on_stopping(self) -> None:
+        # Requests waiting out a latency or a hang fault wake up; a hanging one is closed
+        # unanswered (its messages are already recorded).
         self._injector.stopping.set()
 
     def _on_closed(self) -> None:
-        # server_close() joined the handler threads: their records are committed.
+        # server_close() joined the handler threads: their records are committed. A receipt
+        # POST in flight is cut off; its receipt stays due for the next sandbox on this outbox.
         self._callbacks.stop()
         self._store.close()
 

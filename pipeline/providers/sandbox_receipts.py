@@ -41,6 +41,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import InputError
+from pipeline.servers import is_loopback_host
 
 if TYPE_CHECKING:
     from pipeline.providers.sandbox_store import Store
@@ -51,7 +52,6 @@ RECEIPT_ERRORS = {
     BAD_RECEIPT_URL: "Invalid receipt URL: the sandbox only calls back "
     "http://127.0.0.1, http://localhost or http://[::1]",
 }
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _SCALE = float(1 << 64)
 
 
@@ -148,7 +148,7 @@ def loopback_url(url: str) -> bool:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         return False
-    return parts.scheme == "http" and (parts.hostname or "").lower() in _LOOPBACK
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
 @dataclass(frozen=True)

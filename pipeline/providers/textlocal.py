@@ -16,7 +16,6 @@ Reading the answers (JSON bodies into results and errors) is textlocal_answers.p
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import urllib.parse
@@ -45,6 +44,7 @@ from pipeline.providers.textlocal_answers import (
     sketch,
     unexpected,
 )
+from pipeline.servers import is_loopback_host
 
 __all__ = [
     "API_KEY_ENV", "BULK_LIMIT", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Accepted",
@@ -108,7 +108,7 @@ class TextlocalClient:
                 f"base URL {base_url!r} is not an http(s) URL: pass --base-url (or set "
                 f"TEXTLOCAL_BASE_URL) like {DEFAULT_BASE_URL}"
             )
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             # The key travels in every POST body: over plain http anyone on the path reads it.
             raise InputError(
                 f"base URL {base_url!r} is plain http to another machine, so the API key would "
@@ -363,18 +363,6 @@ def _is_unicode(text: str) -> bool:
     from pipeline.encoding import encoding_of  # lazily: keeps importing this module cheap
 
     return encoding_of(text) != "GSM-7"
-
-
-def _is_loopback(host: str | None) -> bool:
-    """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name other than localhost: it could resolve anywhere
-        return False
 
 
 def _is_http_url(url: object) -> bool:

@@ -59,6 +59,7 @@ def gc_paused() -> Iterator[None]:
         if was_enabled:
             gc.enable()
 
+
 _DELIMITERS = (",", ";", "\t")
 _SNIFF_LINES = 20
 

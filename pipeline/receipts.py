@@ -30,20 +30,17 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.forms import read_form
-from pipeline.servers import BackgroundServer
+from pipeline.servers import BackgroundServer, QuietHandler, QuietServer
 
 log = logging.getLogger(__name__)
 
@@ -114,29 +111,21 @@ class ReceiptListener(BackgroundServer):
             return ListenerCounts(**self._httpd.counts)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # so stop() waits for receipts being recorded
+class _Server(QuietServer):
+    label = "receipts"  # stop() waits for receipts being recorded
     on_receipt: Callable[[Receipt], None]
     receipt_path: str
     counts: dict[str, int]
     lock: threading.Lock
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The default prints a traceback, which may quote a receipt (a phone number).
-        sys.stderr.write(f"receipts: a request failed ({sys.exc_info()[0].__name__})\n")
 
     def count(self, name: str) -> None:
         with self.lock:
             self.counts[name] += 1
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
     server_version = "smsbatch-receipts/1"
-    timeout = 10  # a silent client must not hold stop() forever
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default request log (stderr; query strings may hold secrets)."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if urllib.parse.urlsplit(self.path).path != self.server.receipt_path:

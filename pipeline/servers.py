@@ -6,9 +6,10 @@ Standard library only: the receipt listener must start without pandas.
 
 from __future__ import annotations
 
+import sys
 import threading
-from http.server import ThreadingHTTPServer
-from typing import Self
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Self
 
 # The names of this machine that our plain-http traffic may use: the sandbox's receipt
 # callbacks and a client's base URL (elsewhere the API key would cross a network in clear).
@@ -18,6 +19,28 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 def is_loopback_host(host: str | None) -> bool:
     """Whether `host` (a URL's hostname, brackets stripped) is one of LOOPBACK_HOSTS."""
     return (host or "").lower() in LOOPBACK_HOSTS
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that says nothing a request holds: a failed request is one line
+    on stderr, not the default traceback, which may quote a key, a message or a number.
+    `label` starts that line."""
+
+    daemon_threads = False  # so server_close() waits for each request to finish its work
+    label = "server"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        sys.stderr.write(f"{self.label}: a request failed ({sys.exc_info()[0].__name__})\n")
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler with no request log (stderr; query strings may hold secrets) and a
+    timeout, so a silent client cannot hold stop() forever."""
+
+    timeout = 10
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the default request log."""
 
 
 class BackgroundServer:

@@ -98,12 +98,6 @@ def expect_message(rsps, message_id: str, code: str, **kwargs) -> None:
 
 
 @pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
-
-
-@pytest.fixture
 def client():
     with TextlocalClient(KEY, BASE) as tl:
         yield tl

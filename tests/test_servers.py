@@ -73,3 +73,30 @@ def test_stopping_a_server_that_never_served_closes_it() -> None:
     assert server.events == ["stopping", "closed"]
     with pytest.raises(RuntimeError, match="serves once"):
         server.start()
+
+
+def test_quiet_server_reports_a_failed_request_in_one_line_and_logs_no_requests(capfd):
+    from pipeline.servers import QuietHandler, QuietServer
+
+    class Server(QuietServer):
+        label = "probe"
+
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            if self.path.startswith("/boom"):
+                raise RuntimeError("secret-key-123 in the request")
+            self.send_response(204)
+            self.end_headers()
+
+    class Probe(BackgroundServer):
+        def __init__(self) -> None:
+            self._httpd = Server(("127.0.0.1", 0), Handler)
+            super().__init__()
+
+    with Probe() as server:
+        host, port = server._httpd.server_address[:2]
+        with urllib.request.urlopen(f"http://{host}:{port}/fine?apikey=k", timeout=5) as ok:
+            assert ok.status == 204
+        with pytest.raises(OSError):  # the connection is dropped unanswered
+            urllib.request.urlopen(f"http://{host}:{port}/boom?apikey=k", timeout=5)
+    assert capfd.readouterr().err == "probe: a request failed (RuntimeError)\n"

@@ -10,7 +10,6 @@ from email.utils import format_datetime
 
 import pytest
 import requests
-import responses
 from responses import matchers
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
@@ -58,12 +57,6 @@ BULK_OK = {
     "warnings": [{"code": 3, "message": "Invalid number"}],
     "status": "success",
 }
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
 
 
 @pytest.fixture

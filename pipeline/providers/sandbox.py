@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.forms import lower_keys, read_form
@@ -37,7 +34,7 @@ from pipeline.providers.sandbox_faults import (
 from pipeline.providers.sandbox_receipts import ReceiptCallbacks, ReceiptCounts, Receipts
 from pipeline.providers.sandbox_rules import Rules, Template
 from pipeline.providers.sandbox_store import Store, read_outbox
-from pipeline.servers import BackgroundServer
+from pipeline.servers import BackgroundServer, QuietHandler, QuietServer
 from pipeline.window import DEFAULT_WINDOW, Window
 
 __all__ = ["FaultCounts", "Faults", "ReceiptCounts", "Receipts", "SandboxServer", "read_outbox"]
@@ -156,23 +153,15 @@ class SandboxServer(BackgroundServer):
         self._store.close()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # so server_close() waits for each request to commit and reply
+class _Server(QuietServer):
+    label = "sandbox"  # server_close() waits for each request to commit and reply
     api: SandboxApi
     injector: FaultInjector
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The default prints a traceback, which may quote a request (key, message texts).
-        sys.stderr.write(f"sandbox: a request failed ({sys.exc_info()[0].__name__})\n")
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
     server_version = "smsbatch-sandbox/1"
-    timeout = 10  # a silent client must not hold stop() forever
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silence the default request log: it goes to stderr and may show query strings."""
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._answer({})

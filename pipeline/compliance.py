@@ -46,6 +46,7 @@ class Rules:
     schedule: bool = True  # outside the window: schedule for its next opening, else refuse
     provider_optouts: bool = False  # ask Textlocal to skip its own opt-out lists too
     suppress_names: tuple[str, ...] = field(default_factory=tuple)
+    sources: tuple[Path, ...] = field(default_factory=tuple)  # files read: never an --out
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -99,4 +100,5 @@ def load_rules(*, route: str = DEFAULT_ROUTE, dlt_template: str | Path | None = 
     window = Window.parse(promo_window or DEFAULT_WINDOW) if route == "promotional" else None
     return Rules(route=route, dlt=dlt, suppression=suppression, gsm_only=gsm_only,
                  window=window, schedule=schedule, provider_optouts=provider_optouts,
-                 suppress_names=tuple(Path(p).name for p in suppress))
+                 suppress_names=tuple(Path(p).name for p in suppress),
+                 sources=tuple(Path(p) for p in (dlt_template, *suppress) if p is not None))

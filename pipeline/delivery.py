@@ -25,10 +25,11 @@ import pandas as pd
 
 from pipeline import phones
 from pipeline.errors import ProviderError, TransportError
-from pipeline.journal import DEFAULT_JOURNAL, Delivery, Journal, JournalInUse
+from pipeline.journal import Delivery, Journal, JournalInUse, JournalRefused, JournalWriteError
 from pipeline.providers.textlocal import TextlocalClient
-from pipeline.results import ACCEPTED, read_workbook, write_results
+from pipeline.results import ACCEPTED, read_workbook, workbook_lock, write_results
 from pipeline.retry import RetryPolicy, call_with_retries
+from pipeline.settings import default_journal
 from pipeline.window import Clock
 
 log = logging.getLogger(__name__)
@@ -137,7 +138,7 @@ def update_delivery(
     results_path: str | Path,
     client: TextlocalClient,
     *,
-    journal: str | Path | None = DEFAULT_JOURNAL,
+    journal: str | Path | None = None,
     concurrency: int = 4,
     progress: Progress | None = None,
     on_start: Progress | None = None,
@@ -146,27 +147,33 @@ def update_delivery(
 ) -> DeliveryReport:
     """Ask the provider about every sent row whose delivery is not final; update the workbook.
 
+    `journal` is the send journal to consult and keep up to date: by default the one the
+    workbook's Summary names, else settings.default_journal; skipped when absent or unusable.
     `on_start(n)` is told how many rows will be asked about, `progress(n)` how many each
     finished lookup covered. A bad API key raises ProviderError before anything is written.
+    The workbook is held (results.workbook_lock) from reading to replacing, so a send cannot
+    write it meanwhile; a change by anything else (Excel) is re-read before replacing.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, not {concurrency}")
     path = Path(results_path)
+    with workbook_lock(path):
+        return _update(path, client, journal, concurrency, progress, on_start, retry, clock)
+
+
+def _update(path: Path, client: TextlocalClient, journal: str | Path | None, concurrency: int,
+            progress: Progress | None, on_start: Progress | None, retry: RetryPolicy | None,
+            clock: Clock) -> DeliveryReport:
+    stamp = _stamp(path)
     original, results, summary = read_workbook(path)
-    rows = _Rows(
-        status=results["status"].tolist(),
-        delivery=results["delivery_status"].tolist(),
-        delivered_at=results["delivered_at"].tolist(),
-        ids=[_id(v) for v in results["provider_message_id"]],
-        batches=[_id(v) for v in results["batch_id"]],
-        numbers=[v if isinstance(v, str) else None for v in results["phone_e164"]],
-    )
+    rows = _rows(results)
     accepted = [i for i, s in enumerate(rows.status) if s in ACCEPTED]
     open_rows = [i for i in accepted if rows.delivery[i] not in FINAL_DELIVERY]
     report = DeliveryReport(path, asked=0, changed=0, already_final=len(accepted) - len(open_rows),
                             by_status={}, total=len(accepted))
 
-    journal_path = Path(journal) if journal is not None else None
+    journal_path: Path | None = (Path(journal) if journal is not None
+                                 else _summary_journal(summary) or default_journal())
     if journal_path is not None and not journal_path.is_file():
         journal_path = None  # no send journalled here: nothing to read or keep up to date
     if journal_path is not None and open_rows:
@@ -185,6 +192,17 @@ def update_delivery(
     for i, found in learned.items():
         rows.set(i, found.status, found.at)
 
+    if _stamp(path) != stamp:
+        # Changed since we read it (saved from Excel, say): start again from the file as it
+        # is now and lay what was learned over it, by message id, so no edit is lost.
+        original, results, summary = read_workbook(path)
+        known = {rows.ids[i]: (rows.delivery[i], rows.delivered_at[i]) for i in learned
+                 if rows.ids[i] is not None}
+        rows = _rows(results)
+        accepted = [i for i, s in enumerate(rows.status) if s in ACCEPTED]
+        learned = {i: _Found(*known[rows.ids[i]]) for i in accepted if rows.ids[i] in known}
+        for i, found in learned.items():
+            rows.set(i, found.status, found.at)
     report.changed = rows.changed
     counts = Counter(rows.delivery[i] for i in accepted)
     report.by_status = {name: counts.get(name, 0) for name in DELIVERY_STATUSES}
@@ -199,6 +217,29 @@ def update_delivery(
                    for i, found in learned.items() if rows.ids[i] is not None]
         _record_journal(journal_path, updates, report)
     return report
+
+
+def _rows(results: pd.DataFrame) -> _Rows:
+    return _Rows(
+        status=results["status"].tolist(),
+        delivery=results["delivery_status"].tolist(),
+        delivered_at=results["delivered_at"].tolist(),
+        ids=[_id(v) for v in results["provider_message_id"]],
+        batches=[_id(v) for v in results["batch_id"]],
+        numbers=[v if isinstance(v, str) else None for v in results["phone_e164"]],
+    )
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What tells a file replaced or rewritten: inode, size, modification time."""
+    info = path.stat()
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _summary_journal(summary: list[tuple[str, object]]) -> Path | None:
+    """The journal a send recorded in the workbook's Summary, if any."""
+    value = dict(summary).get("journal")
+    return Path(value) if isinstance(value, str) and value else None
 
 
 def _id(value: object) -> str | None:
@@ -217,7 +258,7 @@ def _read_journal(path: Path, ids: Sequence[str | None],
     try:
         with Journal.open(path) as book:
             return book.delivery_by_message_id(i for i in ids if i is not None)
-    except JournalInUse as exc:
+    except (JournalInUse, JournalRefused, JournalWriteError) as exc:
         report.journal_note = str(exc)
         log.warning("journal not used: %s", exc)
         return None
@@ -379,6 +420,6 @@ def _record_journal(path: Path, updates: list[tuple[str, str, str | None]],
     try:
         with Journal.open(path) as book:
             report.journal_recorded = book.record_delivery(updates)
-    except JournalInUse as exc:
+    except (JournalInUse, JournalRefused, JournalWriteError) as exc:
         report.journal_note = str(exc)
         log.warning("journal not updated: %s", exc)

@@ -14,11 +14,13 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pipeline.errors import InputError
 
-__all__ = ["DEFAULT_MIN_FREE", "BYTES_PER_ROW", "check_writable", "estimate_bytes"]
+__all__ = ["DEFAULT_MIN_FREE", "BYTES_PER_ROW", "check_out_path", "check_writable",
+           "estimate_bytes"]
 
 DEFAULT_MIN_FREE = 50 * 2**20  # headroom kept on every output filesystem, whatever the job
 # Measured on 100,000 rows with 100-character messages: the journal takes ~320 bytes a row
@@ -29,6 +31,51 @@ _PROBE = b"smsbatch write probe\n".ljust(4096, b".")  # one filesystem block, re
 
 _NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 _FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def check_out_path(
+    out: str | Path,
+    *,
+    inputs: Iterable[str | Path] = (),
+    default_name: Callable[[Path], Path],
+) -> Path:
+    """The results workbook `--out` names, checked before anything is read (InputError).
+
+    An existing folder (or a path written with a trailing slash) gets `default_name(folder)`
+    inside it; otherwise the name must end in .xlsx and its folder must exist; and it must
+    not be one of `inputs` (the sheet, the template...), whatever link or spelling leads there:
+    the results would replace the contact sheet.
+    """
+    text = str(out)
+    path = Path(out).expanduser()
+    if path.is_dir():
+        path = default_name(path)
+    elif text.endswith(("/", os.sep)):
+        raise InputError(f"--out {text}: no such folder; create it, or give a file name "
+                         "ending in .xlsx")
+    elif path.suffix.lower() != ".xlsx":
+        raise InputError(f"--out {text}: the results are an Excel workbook, so the name must "
+                         f"end in .xlsx (e.g. {path.with_suffix('.xlsx')})")
+    parent = path.parent
+    if not parent.exists():
+        raise InputError(f"--out {text}: the folder {_shown(parent)} does not exist; create "
+                         "it or choose another --out")
+    if not parent.is_dir():
+        raise InputError(f"--out {text}: {_shown(parent)} is not a folder; choose another "
+                         "--out")
+    for given in inputs:
+        if _same_file(path, Path(given)):
+            raise InputError(f"--out {text} is the input file {given}: the results would "
+                             "replace it; choose another --out")
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` are one file: the same inode (links included) or resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return a.resolve(strict=False) == b.expanduser().resolve(strict=False)
 
 
 def estimate_bytes(rows: int) -> int:

@@ -12,7 +12,6 @@ is forgotten: rerunning that old send would send its rows again.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,19 +19,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipeline.errors import Cancelled, InputError
-
-UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_AGE = re.compile(r"(\d{1,6})([mhdw])")
+from pipeline.settings import parse_duration
 
 
 def parse_age(text: str) -> timedelta:
     """An age like `90m`, `12h`, `30d` or `2w` as a timedelta (at least one unit)."""
-    match = _AGE.fullmatch(text.strip())
-    if match is None or int(match.group(1)) < 1:
-        raise InputError(f"--older-than {text!r} is not an age: give a whole number of at least "
-                         "1 and a unit, m (minutes), h (hours), d (days) or w (weeks), "
-                         "e.g. 30d")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+    return parse_duration(text, "--older-than", noun="an age")
 
 
 @dataclass(frozen=True)

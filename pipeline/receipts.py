@@ -51,7 +51,9 @@ DELIVERY_STATUS = {"D": "delivered", "U": "undelivered", "P": "pending", "I": "i
 IST = timezone(timedelta(hours=5, minutes=30))  # receipt dates are India time [I, §5.4]
 MAX_BODY = 64 * 1024  # a receipt is four short fields
 BUSY_TIMEOUT = 5.0  # seconds to wait for a running send's journal transaction to commit
-_CUSTOM = re.compile(r"smsbatch-(\d+)-(\d+)")  # journal.py's correlation id
+# journal.py's correlation id: smsbatch-<journal id>-<run>-<chunk> (the journal id was added
+# later; the rows' own `custom` must still match it exactly).
+_CUSTOM = re.compile(r"smsbatch-(?:[0-9a-f]{12}-)?(\d+)-(\d+)")
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,17 @@
 
 A row is `unknown` when its request may have reached the provider (timeout after sending, a
 dropped connection, a process killed mid-request). The provider's message history
-(`/get_history_api/`, textlocal-api.md §5.5) says what it accepted. A row matches a history
-entry by the `custom` correlation id we sent with its chunk plus its number, or, where the
-provider does not echo `custom`, by its number and exact message text.
+(`/get_history_api/`, docs/provider-api.md) says what it accepted. Only a history entry with
+our `custom` correlation id (unique to this journal, run and chunk), the row's number and the
+row's exact text (compared through the row key, a hash of number and text) is evidence that
+the row was sent; less could be another campaign's message to the same number.
 
-A row absent from the history is `failed` (known not sent, a rerun sends it) only once it was
-attempted at least `settle` seconds ago: a real provider's history may lag behind its sends,
-and a wrong `failed` would send the message twice. The sandbox records before it answers, so
-for it no wait is needed.
+Where the history holds a message to the same number that might be ours but cannot be proved
+(our id with another text, no text, or no id echoed), the row stays `unknown`: neither answer
+is safe. A row with nothing of the kind in the history is `failed` (known not sent, a rerun
+sends it) only once it was attempted at least `settle` seconds ago: a real provider's history
+may lag behind its sends, and a wrong `failed` would send the message twice. The sandbox
+records before it answers, so for it no wait is needed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pipeline.journal import DEFAULT_JOURNAL, Entry, Journal, Outcome, row_key
+from pipeline.journal import Entry, Journal, Outcome, row_key
+from pipeline.providers.textlocal_answers import HistoryMessage
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +41,10 @@ class Reconciled:
     runs: int = 0
 
 
-def reconcile(client: object, journal: str | Path = DEFAULT_JOURNAL, *,
+def reconcile(client: object, journal: str | Path | None = None, *,
               settle: float = 900.0, now: datetime | None = None) -> Reconciled:
-    """Ask the provider's history about every `unknown` row in the journal and record it."""
+    """Ask the provider's history about every `unknown` row in the journal (default:
+    settings.default_journal) and record what it proves."""
     now = now or datetime.now().astimezone()
     found = Reconciled()
     with Journal.open(journal) as book:
@@ -59,15 +64,16 @@ def _settle_run(client: object, unknown: list[Entry], *, settle: float, now: dat
     start = min(attempted, default=now) - SLACK
     history = client.history(min_time=int(start.timestamp()),  # type: ignore[attr-defined]
                              max_time=int((now + SLACK).timestamp()))
-    by_custom = {(m.custom, m.number): m for m in history if m.custom}
+    by_number: dict[str, list[HistoryMessage]] = {}
+    for message in history:
+        by_number.setdefault(message.number, []).append(message)
     checked_at = now.isoformat(timespec="seconds")
     outcomes = []
     for entry in unknown:
-        wire = entry.number.removeprefix("+")
-        match = by_custom.get((entry.custom, wire))
-        if match is None:
-            match = next((m for m in history if m.content is not None and m.number == wire
-                          and row_key(entry.number, m.content) == entry.row_key), None)
+        candidates = by_number.get(entry.number.removeprefix("+"), [])
+        match = next((m for m in candidates if m.custom == entry.custom
+                      and m.content is not None
+                      and row_key(entry.number, m.content) == entry.row_key), None)
         if match is not None:
             found.sent += 1
             # A message the provider holds for later (promotional hours) stays `scheduled`.
@@ -75,6 +81,11 @@ def _settle_run(client: object, unknown: list[Entry], *, settle: float, now: dat
             outcomes.append(Outcome(entry.row_key, status,
                                     f"confirmed by the provider's history on {checked_at}",
                                     match.message_id, match.batch_id, match.sent_at))
+            continue
+        if any(_maybe_ours(m, entry) for m in candidates):
+            found.still_unknown += 1
+            log.info("row %d: the history has a message to this number that may be ours but "
+                     "cannot be proved (no text or no correlation id)", entry.source_row)
             continue
         age = (now - datetime.fromisoformat(entry.attempted_at)).total_seconds() \
             if entry.attempted_at else float("inf")
@@ -88,3 +99,12 @@ def _settle_run(client: object, unknown: list[Entry], *, settle: float, now: dat
             log.info("row %d attempted %.0f s ago: too recent to call not sent",
                      entry.source_row, age)
     return outcomes
+
+
+def _maybe_ours(message: HistoryMessage, entry: Entry) -> bool:
+    """A history message to the row's number that cannot be ruled out as the row's own: it
+    carries our correlation id (its text may have been altered on the way), or it carries
+    none and its text is the row's or missing."""
+    if message.custom is not None:
+        return message.custom == entry.custom
+    return message.content is None or row_key(entry.number, message.content) == entry.row_key

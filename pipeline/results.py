@@ -25,10 +25,13 @@ whole-array operations, and copies a column only when it has a value to change.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import numbers
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ import python_calamine
 import rustpy_xlsxwriter
 
 from pipeline.errors import InputError
+from pipeline.settings import locks_dir
 from pipeline.sheet_readers import gc_paused
 
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -51,7 +55,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
 OPTIONAL_COLUMNS: tuple[str, ...] = ("delivered_at",)
 STATUSES: tuple[str, ...] = (
     "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
-    "opted_out", "template_mismatch", "rejected", "failed", "unknown",
+    "opted_out", "template_mismatch", "rejected", "already_sent", "failed", "unknown",
 )
 # The statuses of rows handed to the provider and accepted by it.
 ACCEPTED: tuple[str, ...] = ("sent", "scheduled")
@@ -260,6 +264,36 @@ def _save(
                    column_widths=summary_widths)
         .save()
     )
+
+
+@contextmanager
+def workbook_lock(path: str | Path) -> Iterator[None]:
+    """Hold the right to (re)write the results workbook at `path`, or raise InputError.
+
+    A send holds it from before its first request until its workbook is written, `status` from
+    reading the workbook until it is replaced: one can never overwrite what the other just
+    wrote with an older copy. The lock is a file in the state directory named after the
+    workbook's resolved path (nothing is added beside the workbook), held with flock so a
+    killed process never leaves it stuck.
+    """
+    target = Path(path).expanduser().resolve(strict=False)
+    name = hashlib.sha256(str(target).encode()).hexdigest()[:32] + ".lock"
+    try:
+        folder = locks_dir()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise InputError(f"{locks_dir()}: cannot create a lock file ({exc.strerror}); check "
+                         "that folder, or set SMSBATCH_STATE_DIR to a writable one") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{path}: another smsbatch command (a send or status) is writing "
+                             "this workbook; run this again when it has finished") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_results(

@@ -10,6 +10,11 @@ ends in exactly one of:
 - NotSentError (after safe retries) -> `failed`: known not sent, a rerun sends it
 - OutcomeUnknown                 -> `unknown`: may have been sent, never resent blindly
 - ProviderError                  -> the run stops; this chunk and every later row `failed`
+
+A journal that cannot be written (JournalWriteError: disk full, I/O error) also stops the run:
+a chunk whose rows could not be committed as `sending` is never sent; chunks already in flight
+still get their outcome in the results (the journal keeps them `sending`, so the next open
+makes them `unknown` and they are never resent blindly).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import pandas as pd
 
 from pipeline import phones
 from pipeline.errors import NotSentError, OutcomeUnknown, ProviderError
-from pipeline.journal import Journal, Outcome, Pending, row_key
+from pipeline.journal import Journal, JournalWriteError, Outcome, Pending, row_key
 from pipeline.providers.textlocal import BULK_LIMIT, BulkResponse, Outgoing, TextlocalClient
 from pipeline.retry import RetryPolicy, call_with_retries
 from pipeline.window import IST, Clock, Window, system_clock
@@ -74,6 +79,7 @@ class SendOutcome:
     stopped: str | None = None  # the provider's reason when it stopped the run
     interrupted: bool = False  # Ctrl-C: in-flight chunks were finished, the rest not sent
     balance: int | None = None
+    journal_failed: bool = False  # the journal could not be written: stopped for that
 
 
 @dataclass(frozen=True)
@@ -191,8 +197,14 @@ def send_ready(
                 if schedule_time is False:
                     window_closed = True
                     break
+                try:
+                    chunk = start(results, journal, run_id, queue[0], schedule_time)
+                except JournalWriteError as exc:  # nothing was committed, nothing sent
+                    outcome.stopped = outcome.stopped or str(exc)
+                    outcome.journal_failed = True
+                    log.debug("journal write failed: %s", exc)
+                    break
                 rows = queue.popleft()
-                chunk = start(results, journal, run_id, rows, schedule_time)
                 outcome.attempted += len(rows)
                 in_flight[pool.submit(deliver, client, chunk, settings)] = chunk
             if in_flight:
@@ -203,6 +215,9 @@ def send_ready(
     if outcome.interrupted:
         mark(results, unsent, "failed", "not sent: the run was interrupted; rerun the same "
              "command to send the rest")
+    elif outcome.stopped and outcome.journal_failed:
+        mark(results, unsent, "failed", "not sent: the journal could not be written; rerun "
+             "the same command once the disk is fixed")
     elif outcome.stopped:
         mark(results, unsent, "failed", f"not sent: the provider stopped the run "
              f"({outcome.stopped})")
@@ -278,8 +293,18 @@ def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
         values = [[status, detail, None, None, None] for _ in chunk.rows]
         summary = status
     results.loc[chunk.rows, OUTCOME_COLUMNS] = values
-    journal.finish_chunk(run_id, chunk.id, [
-        Outcome(key, *value) for key, value in zip(chunk.keys, values, strict=True)], summary)
+    try:
+        journal.finish_chunk(run_id, chunk.id, [
+            Outcome(key, *value) for key, value in zip(chunk.keys, values, strict=True)],
+            summary)
+    except JournalWriteError as exc:
+        # The outcome stays in the results; the journal keeps the rows `sending`, which its
+        # next open turns into `unknown`: never resent without the user's say.
+        outcome.stopped = outcome.stopped or str(exc)
+        outcome.journal_failed = True
+        results.loc[chunk.rows, "detail"] = [
+            f"{v[1] + '; ' if v[1] else ''}not recorded in the journal (it could not be "
+            "written): a rerun treats it as unknown" for v in values]
 
 
 def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool) -> list[list]:

@@ -55,6 +55,7 @@ def test_prepare_gives_each_row_one_status_with_a_reason(files):
 
 def test_check_writes_the_workbook_and_summary(files, tmp_path):
     out = tmp_path / "out" / "r.xlsx"
+    out.parent.mkdir()
     result = batch.check(*files, out=out)
     assert result.out_path == out
     assert result.counts["ready"] == 2 and result.counts["duplicate"] == 2

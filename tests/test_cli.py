@@ -74,13 +74,13 @@ def test_check_writes_a_status_for_every_row(workdir):
     assert table.loc[23, ["encoding", "segments"]].tolist() == ["UCS-2", 2]
 
 
-def test_send_to_the_sandbox_delivers_each_valid_number_exactly_once(workdir):
+def test_send_to_the_sandbox_delivers_each_valid_number_exactly_once(workdir, state_dir):
     result = run("send", "input/contacts.xlsx", "-t", "input/template.txt")
     assert result.exit_code == 0, result.output
     assert "nothing leaves this machine" in result.stdout
     assert "sent             32\n" in result.stdout
     table = read_results(only_results_file(workdir))
-    outbox = read_outbox(workdir / "output" / "sandbox" / "outbox.sqlite")
+    outbox = read_outbox(state_dir / "sandbox" / "outbox.sqlite")
     sent = table[table["status"] == "sent"]
     assert sent.index.tolist() == SENT_ROWS
     assert sorted(m["number"] for m in outbox) == sorted(p[1:] for p in sent["phone_e164"])
@@ -138,14 +138,14 @@ def assert_clean_failure(result, workdir: Path, message: str, code: int = 2) -> 
 
 @pytest.mark.parametrize("command", ["check", "send"])
 @pytest.mark.parametrize(("args", "message"), BAD_INPUT)
-def test_bad_sheet_is_one_line_and_exit_2(workdir, command, args, message):
+def test_bad_sheet_is_one_line_and_exit_2(workdir, command, args, message, state_dir):
     write_bad_files(workdir)
     before = hashlib.sha256((workdir / "input/contacts.xlsx").read_bytes()).hexdigest()
     result = run(command, *args, "-t", "input/template.txt")
     assert_clean_failure(result, workdir, message)
     assert hashlib.sha256((workdir / "input/contacts.xlsx").read_bytes()).hexdigest() == before
-    assert not (workdir / "output" / "sandbox").exists() or not read_outbox(
-        workdir / "output" / "sandbox" / "outbox.sqlite")
+    assert not (state_dir / "sandbox").exists() or not read_outbox(
+        state_dir / "sandbox" / "outbox.sqlite")
 
 
 @pytest.mark.parametrize(("template", "message"), BAD_TEMPLATE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -96,7 +97,8 @@ def test_chunk_lifecycle_sending_then_outcomes_in_one_transaction(tmp_path):
         run = journal.begin_run(IDENTITY, "sha")
         rows = pending(2, 3)
         chunk_id, custom = journal.start_chunk(run.id, rows)
-        assert custom == f"smsbatch-{run.id}-{chunk_id}"
+        assert custom == f"smsbatch-{journal.journal_id}-{run.id}-{chunk_id}"
+        assert len(custom) <= 30 and re.fullmatch(r"[0-9a-f]{12}", journal.journal_id)
         assert {e.status for e in journal.entries(run.id).values()} == {"sending"}
         journal.finish_chunk(run.id, chunk_id, [
             Outcome(rows[0].row_key, "sent", None, "11", "99", "2026-11-26T10:00:00+05:30"),

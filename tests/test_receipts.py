@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import sqlite3
 import time
@@ -146,7 +147,7 @@ def test_status_names_match_the_pull_side():
 def test_receipts_are_recorded_while_a_send_holds_the_journal(tmp_path, caplog):
     path = tmp_path / "journal.sqlite"
     run_id, custom = make_journal(path, {A: "1151346216", B: "1151346217"})
-    assert custom == f"smsbatch-{run_id}-1"
+    assert re.fullmatch(rf"smsbatch-[0-9a-f]{{12}}-{run_id}-1", custom)
     recorder = record_in_journal(path)
     with Journal.open(path), ReceiptListener(recorder) as receiver:  # a send is running
         for number, status, at in ((A, "D", "2026-11-26 15:29:52"), (B, "U", "")):
@@ -162,18 +163,18 @@ def test_receipts_are_recorded_while_a_send_holds_the_journal(tmp_path, caplog):
                               (B, "undelivered", None)]
     assert (recorder.recorded, recorder.unmatched) == (2, 4)
     assert len(caplog.messages) == 4
-    assert caplog.messages[2].startswith("receipt for +91******5678 (customID 'smsbatch-1-1')")
+    assert caplog.messages[2].startswith(f"receipt for +91******5678 (customID {custom!r})")
     assert "9876543210" not in caplog.text and "7012345678" not in caplog.text
 
 
 def test_a_journal_not_there_yet_is_never_created(tmp_path):
     path = tmp_path / "later.sqlite"
     recorder = record_in_journal(path)
-    recorder(Receipt(A[1:], "D", "smsbatch-1-1", None))
+    recorder(Receipt(A[1:], "D", "smsbatch-0123456789ab-1-1", None))
     assert (recorder.recorded, recorder.unmatched) == (0, 1)
     assert not path.exists()
-    make_journal(path, {A: "77"})
-    recorder(Receipt(A[1:], "E", "smsbatch-1-1", "2026-11-26 16:00:00"))
+    _, custom = make_journal(path, {A: "77"})
+    recorder(Receipt(A[1:], "E", custom, "2026-11-26 16:00:00"))
     assert delivery(path) == [(A, "expired", "2026-11-26T16:00:00+05:30")]
 
 

@@ -403,7 +403,7 @@ def test_read_results_rejects_other_workbooks(tmp_path):
 def test_status_vocabulary():
     assert STATUSES == (
         "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
-        "opted_out", "template_mismatch", "rejected", "failed", "unknown",
+        "opted_out", "template_mismatch", "rejected", "already_sent", "failed", "unknown",
     )
     assert RESULT_COLUMNS[:11] == (
         "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",

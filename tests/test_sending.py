@@ -224,7 +224,7 @@ def test_journal_holds_each_rows_outcome_with_the_chunk_correlation_id(client, j
                                                             4: "unknown"}
     assert by_row[2].provider_message_id == "100"
     assert by_row[2].custom == by_row[3].custom != by_row[4].custom
-    assert by_row[2].custom.startswith(f"smsbatch-{journal.run_id}-")
+    assert by_row[2].custom.startswith(f"smsbatch-{journal.journal_id}-{journal.run_id}-")
     payloads = sent_payloads()
     assert {m["custom"] for m in payloads[0]["messages"]} == {by_row[2].custom}
     assert all(e.attempts == 1 for e in entries.values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -52,6 +53,16 @@ def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         default="sandbox", show_default=True,
                         help="Where messages go / whom to ask; real SMS only with textlocal.")(
         func)
+
+
+JOURNAL_DEFAULT_HELP = ("[env SMSBATCH_JOURNAL; default: ~/.local/state/smsbatch/journal.sqlite, "
+                        "or under SMSBATCH_STATE_DIR]")
+
+
+def journal_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--journal PATH; None when not given (the library then uses the user's journal)."""
+    return click.option("--journal", "journal_path", type=click.Path(path_type=Path),
+                        metavar="PATH", help=f"{help_text} {JOURNAL_DEFAULT_HELP}.")
 
 
 from pipeline.cli import jobs, provider  # noqa: E402,F401 - registers the commands

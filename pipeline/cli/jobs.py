@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli import handle_errors, main, provider_options
+from pipeline.cli import handle_errors, journal_option, main, provider_options
 
 SANDBOX_SENDER = "TXTLCL"  # Textlocal's historical default header; the sandbox accepts it
 
@@ -26,8 +26,9 @@ def sheet_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Worksheet to read [default: the first with a phone column]."),
         click.option("--phone-column", metavar="NAME",
                      help="Column holding the numbers [default: detected from the headers]."),
-        click.option("--out", metavar="PATH", type=click.Path(path_type=Path),
-                     help="Results workbook "
+        # As typed (str): a trailing "/" or "./" means something to the --out checks.
+        click.option("--out", metavar="PATH", type=click.Path(),
+                     help="Results workbook (.xlsx; a folder gets the default name inside it) "
                      "[default: output/<sheet>-results-<YYYYmmdd-HHMMSS>.xlsx]."),
         click.option("--route", type=click.Choice(["transactional", "service", "promotional"]),
                      default="service", show_default=True,
@@ -53,7 +54,7 @@ def sheet_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @sheet_options
 @handle_errors
 def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
-          phone_column: str | None, out: Path | None, **rule_options: Any) -> None:
+          phone_column: str | None, out: str | Path | None, **rule_options: Any) -> None:
     """Validate and merge only; no network.
 
     Writes the results workbook with a status for every row: ready, invalid_number,
@@ -62,6 +63,8 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
     from pipeline import batch, console
     from pipeline.compliance import load_rules
 
+    if out is not None:  # checked before anything is read; the default needs no check
+        out = batch.out_path_for(sheet_path, out, [template_path, *_rule_paths(rule_options)])
     rules = load_rules(**rule_options)
     result = batch.check(sheet_path, template_path, sheet=sheet_name,
                          phone_column=phone_column, rules=rules, out=out)
@@ -84,9 +87,10 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
               help="Requests in flight at once.")
 @click.option("--rate", type=click.FloatRange(min=0, min_open=True), metavar="N",
               help="Send at most N messages per second [default: no cap].")
-@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
-              default=Path("output/journal.sqlite"), show_default=True,
-              help="SQLite journal that makes reruns resume instead of resending.")
+@journal_option("SQLite journal of what was sent, shared by every run and folder.")
+@click.option("--repeat-window", metavar="DURATION",
+              help="Do not send a text a number already got through this account within this "
+              "long (e.g. 7d, 12h; 0 = off) [env SMSBATCH_REPEAT_WINDOW; default: 7d].")
 @click.option("--resend-unknown", is_flag=True,
               help="Also resend rows whose earlier outcome is unknown (may duplicate).")
 @click.option("--promo-window", metavar="HH:MM-HH:MM",
@@ -102,21 +106,29 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
               help="Skip the confirmation prompt before a real (textlocal) send.")
 @handle_errors
 def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
-         phone_column: str | None, out: Path | None, provider: str, base_url: str | None,
+         phone_column: str | None, out: str | Path | None, provider: str, base_url: str | None,
          sender: str | None, chunk_size: int, limit: int | None, test_mode: bool,
-         concurrency: int, rate: float | None, journal_path: Path, resend_unknown: bool,
-         assume_yes: bool, receipt_url: str | None, **rule_options: Any) -> None:
+         concurrency: int, rate: float | None, journal_path: Path | None,
+         repeat_window: str | None, resend_unknown: bool, assume_yes: bool,
+         receipt_url: str | None, **rule_options: Any) -> None:
     """Validate, merge and send the messages.
 
     Sends through the built-in sandbox unless --provider textlocal; a real send asks for
     confirmation first. Rerunning the same command resumes: only rows never accepted are
-    sent. Writes the results workbook with a status for every row.
+    sent. A text that already went to a number through the same account within the repeat
+    window, from any file or folder, is not sent again (already_sent). Writes the results
+    workbook with a status for every row.
     """
     from pipeline import batch, console
     from pipeline.compliance import load_rules
     from pipeline.errors import Cancelled
     from pipeline.providers import open_provider
+    from pipeline.settings import default_repeat_window, parse_duration
 
+    if out is not None:  # checked before anything is read; the default needs no check
+        out = batch.out_path_for(sheet_path, out, [template_path, *_rule_paths(rule_options)])
+    window = (parse_duration(repeat_window, "--repeat-window", allow_zero=True)
+              if repeat_window is not None else default_repeat_window())
     rule_options["schedule"] = not rule_options.pop("no_schedule")
     sender = resolve_sender(sender, provider, rule_options["route"])
     rules = load_rules(**rule_options)
@@ -142,7 +154,8 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
                                 concurrency=concurrency, rate=rate, journal=journal_path,
                                 resend_unknown=resend_unknown, out=out,
                                 before_send=before_send, progress=progress.advance,
-                                receipt_url=receipt_url)
+                                receipt_url=receipt_url, account=connection.account,
+                                repeat_window=window)
         except Cancelled:
             click.echo("Nothing sent.")
             sys.exit(1)
@@ -156,6 +169,12 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
     if result.stopped:
         click.echo(f"error: {result.stopped}", err=True)
         sys.exit(3)
+
+
+def _rule_paths(rule_options: dict[str, Any]) -> list[Path]:
+    """The input files named by the compliance options (never a valid --out)."""
+    dlt = rule_options.get("dlt_template")
+    return [*([dlt] if dlt is not None else []), *rule_options.get("suppress", ())]
 
 
 def resolve_sender(sender: str | None, provider: str, route: str) -> str:

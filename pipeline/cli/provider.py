@@ -7,23 +7,21 @@ from typing import Any
 
 import click
 
-from pipeline.cli import handle_errors, main, provider_options
+from pipeline.cli import handle_errors, journal_option, main, provider_options
 
 DEFAULT_SANDBOX_PORT = 8787
-DEFAULT_JOURNAL = Path("output/journal.sqlite")
-DEFAULT_OUTBOX = Path("output/sandbox/outbox.sqlite")
+OUTBOX_DEFAULT_HELP = ("[env SMSBATCH_OUTBOX; default: ~/.local/state/smsbatch/sandbox/"
+                       "outbox.sqlite, or under SMSBATCH_STATE_DIR]")
 
 
 @main.command()
 @provider_options
-@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
-              default=Path("output/journal.sqlite"), show_default=True,
-              help="The journal whose unknown rows to settle.")
+@journal_option("The journal whose unknown rows to settle.")
 @click.option("--settle", type=click.FloatRange(min=0), metavar="SECONDS",
               help="Call a row missing from the history 'not sent' only if attempted at least "
               "this long ago [default: 900 for textlocal, 0 for the sandbox].")
 @handle_errors
-def reconcile(provider: str, base_url: str | None, journal_path: Path,
+def reconcile(provider: str, base_url: str | None, journal_path: Path | None,
               settle: float | None) -> None:
     """Settle unknown rows from the provider's own records.
 
@@ -50,14 +48,12 @@ def reconcile(provider: str, base_url: str | None, journal_path: Path,
 @main.command()
 @click.argument("results_path", metavar="RESULTS.xlsx", type=click.Path(path_type=Path))
 @provider_options
-@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
-              default=Path("output/journal.sqlite"), show_default=True,
-              help="The send journal to update too (skipped if absent or in use).")
+@journal_option("The send journal to update too (skipped if absent).")
 @click.option("--concurrency", type=click.IntRange(1, 16), default=4, show_default=True,
               help="Status lookups in flight at once.")
 @handle_errors
-def status(results_path: Path, provider: str, base_url: str | None, journal_path: Path,
-           concurrency: int) -> None:
+def status(results_path: Path, provider: str, base_url: str | None,
+           journal_path: Path | None, concurrency: int) -> None:
     """Pull delivery receipts into a results workbook.
 
     Asks the provider about every sent or scheduled row whose delivery is not final yet and
@@ -83,18 +79,18 @@ def status(results_path: Path, provider: str, base_url: str | None, journal_path
               help="Port to receive Textlocal's receipt callbacks on (0 picks a free one).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; keep loopback and put an authenticating proxy in front.")
-@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
-              default=Path("output/journal.sqlite"), show_default=True,
-              help="The send journal the receipts are recorded in.")
+@journal_option("The send journal the receipts are recorded in.")
 @handle_errors
-def receipts(port: int, host: str, journal_path: Path) -> None:
+def receipts(port: int, host: str, journal_path: Path | None) -> None:
     """Receive delivery receipts pushed by Textlocal (push mode).
 
     Records each receipt (number, status, customID, datetime) against its row in the journal;
     `smsbatch status` then needs to ask only about rows still without one.
     """
     from pipeline.receipts import ReceiptListener, record_in_journal
+    from pipeline.settings import default_journal
 
+    journal_path = journal_path or default_journal()
     listener = ReceiptListener(record_in_journal(journal_path), host=host, port=port)
     click.echo(f"Receiving delivery receipts on {listener.url} (journal {journal_path}); "
                "Ctrl-C stops.")
@@ -124,8 +120,7 @@ def balance(provider: str, base_url: str | None) -> None:
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_SANDBOX_PORT,
               show_default=True, help="Port on 127.0.0.1 (0 picks a free one).")
 @click.option("--outbox", type=click.Path(path_type=Path), metavar="PATH",
-              default=Path("output/sandbox/outbox.sqlite"), show_default=True,
-              help="SQLite file recording every accepted message.")
+              help=f"SQLite file recording every accepted message {OUTBOX_DEFAULT_HELP}.")
 @click.option("--balance", "start_balance", type=click.IntRange(min=0), default=10_000,
               show_default=True, help="Credits a new outbox starts with.")
 @click.option("--latency", type=click.FloatRange(0, 600), default=0.0, metavar="SECONDS",
@@ -147,6 +142,9 @@ def balance(provider: str, base_url: str | None) -> None:
               "--hang-seconds.")
 @click.option("--hang-seconds", type=click.FloatRange(0, 3600), default=30.0,
               show_default=True, help="Fault: how long those answers hang.")
+@click.option("--echo-key", "echo_key", multiple=True, metavar="PLACE",
+              help="Fault: quote the API key back in PLACE: reason, error, upper, json-key, "
+              "json-value or retry-after (repeatable).")
 @click.option("--promo-window", metavar="HH:MM-HH:MM", default="10:00-21:00",
               show_default=True,
               help="Hours (IST) a 6-digit promotional sender may send; else error 192.")
@@ -155,7 +153,7 @@ def balance(provider: str, base_url: str | None) -> None:
 @click.option("--optouts", metavar="FILE", type=click.Path(path_type=Path),
               help="Opt-out numbers, skipped when a request sets optouts=true.")
 @handle_errors
-def sandbox(port: int, outbox: Path, start_balance: int, promo_window: str,
+def sandbox(port: int, outbox: Path | None, start_balance: int, promo_window: str,
             dlt_template: Path | None, optouts: Path | None, **faults: Any) -> None:
     """Run the sandbox provider in the foreground.
 
@@ -164,8 +162,10 @@ def sandbox(port: int, outbox: Path, start_balance: int, promo_window: str,
     failing provider (K counts sending requests; 0 = off).
     """
     from pipeline.providers.sandbox import Faults, SandboxServer
+    from pipeline.settings import default_outbox
     from pipeline.window import Window
 
+    outbox = outbox or default_outbox()
     chosen = Faults(**faults)
     templates = None
     if dlt_template is not None:
@@ -195,16 +195,15 @@ def sandbox(port: int, outbox: Path, start_balance: int, promo_window: str,
 @click.option("--older-than", "older_than", required=True, metavar="AGE",
               help="Delete records older than this: a number and m, h, d or w (90m, 12h, 30d, "
               "2w).")
-@click.option("--journal", "journal_path", type=click.Path(path_type=Path), metavar="PATH",
-              default=DEFAULT_JOURNAL, show_default=True,
-              help="The send journal to purge (skipped if the default is absent).")
+@journal_option("The send journal to purge (skipped if the default is absent).")
 @click.option("--outbox", type=click.Path(path_type=Path), metavar="PATH",
-              default=DEFAULT_OUTBOX, show_default=True,
-              help="The sandbox outbox to purge (skipped if the default is absent).")
+              help=f"The sandbox outbox to purge (skipped if the default is absent) "
+              f"{OUTBOX_DEFAULT_HELP}.")
 @click.option("--yes", "-y", "assume_yes", is_flag=True,
               help="Delete without asking (needed when there is no terminal to ask on).")
 @handle_errors
-def purge(older_than: str, journal_path: Path, outbox: Path, assume_yes: bool) -> None:
+def purge(older_than: str, journal_path: Path | None, outbox: Path | None,
+          assume_yes: bool) -> None:
     """Erase journal rows and sandbox messages older than a cutoff.
 
     India's DPDP Act 2023 asks that personal data be erased once its purpose is served: run
@@ -218,12 +217,15 @@ def purge(older_than: str, journal_path: Path, outbox: Path, assume_yes: bool) -
     from pipeline.errors import Cancelled, InputError
     from pipeline.purge import parse_age
     from pipeline.purge import purge as erase
+    from pipeline.settings import default_journal, default_outbox
 
     age = parse_age(older_than)
-    context = click.get_current_context()
     # A default path that does not exist is simply skipped; a path the user gave must exist.
-    journal = journal_path if journal_path.exists() or _given(context, "journal_path") else None
-    outbox_path = outbox if outbox.exists() or _given(context, "outbox") else None
+    given_journal, given_outbox = journal_path is not None, outbox is not None
+    journal_path = journal_path or default_journal()
+    outbox = outbox or default_outbox()
+    journal = journal_path if journal_path.exists() or given_journal else None
+    outbox_path = outbox if outbox.exists() or given_outbox else None
     if journal is None and outbox_path is None:
         click.echo(f"Nothing to purge: no journal at {journal_path} and no sandbox outbox at "
                    f"{outbox}.")
@@ -259,11 +261,6 @@ def purge(older_than: str, journal_path: Path, outbox: Path, assume_yes: bool) -
         click.echo(f"A running sandbox holds {report.outbox} open, so deleted messages may "
                    "linger in its -wal file: stop the sandbox and run the same purge again.",
                    err=True)
-
-
-def _given(context: click.Context, name: str) -> bool:
-    """Whether option `name` came from the command line, not its default."""
-    return context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
 
 def _when(moment: Any) -> str:

@@ -21,6 +21,7 @@ gives its -wal and -shm files the same mode), and `purge_outbox` erases old mess
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import threading
 import time
@@ -144,11 +145,17 @@ class Store:
                     self._conn.execute(f"ALTER TABLE messages ADD COLUMN {name} {kind}")
             self._conn.execute(_RECEIPT_INDEX)
             # First open only: a reopened outbox keeps its balance and counters.
+            # `account` names this outbox as an imitation provider account: the journal keeps
+            # each account's sends apart (docs/journal.md), and the outbox is the account
+            # whatever port the sandbox listens on.
             self._conn.executemany(
                 "INSERT OR IGNORE INTO state(key, value) VALUES (?, ?)",
                 [("balance", balance), ("next_message_id", FIRST_MESSAGE_ID),
-                 ("next_batch_id", FIRST_BATCH_ID)],
+                 ("next_batch_id", FIRST_BATCH_ID), ("account", secrets.randbits(62))],
             )
+            number = self._conn.execute(
+                "SELECT value FROM state WHERE key = 'account'").fetchone()[0]
+            self.account = f"sandbox:{number:016x}"
         except BaseException:
             self._conn.close()
             raise

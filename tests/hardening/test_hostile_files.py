@@ -84,6 +84,7 @@ def assert_refused(work: Path, path: Path, message: str, *options: str,
 def checked(work: Path, path: Path, *options: str):
     """Run `check`, expect success, return the results frame."""
     out = work / "output" / f"{path.stem}-results.xlsx"
+    out.parent.mkdir(exist_ok=True)
     result = run("check", str(path), "-t", "template.txt", "--out", str(out), *options)
     assert result.exit_code == 0, result.output
     return read_results(out)

@@ -57,6 +57,7 @@ def mode(path: Path) -> int:
 @pytest.fixture
 def workdir(tmp_path):
     shutil.copytree(REPO / "input", tmp_path / "input")
+    (tmp_path / "out").mkdir()  # --out names a folder that exists
     return tmp_path
 
 
@@ -175,7 +176,7 @@ def test_mask_text(text, masked):
 
 # -- file modes -----------------------------------------------------------------------------
 
-def test_every_file_a_send_creates_is_owner_only_even_under_umask_000(workdir):
+def test_every_file_a_send_creates_is_owner_only_even_under_umask_000(workdir, state_dir):
     sent = cli(workdir, "send", "input/contacts.xlsx", "-t", "input/template.txt",
                "--journal", "out/journal.sqlite", "--out", "out/results.xlsx")
     status = cli(workdir, "status", "out/results.xlsx", "--journal", "out/journal.sqlite")
@@ -183,9 +184,12 @@ def test_every_file_a_send_creates_is_owner_only_even_under_umask_000(workdir):
     files = sorted(p.relative_to(workdir).as_posix() for p in workdir.rglob("*")
                    if p.is_file() and "input" not in p.parts)
     # No temp file left behind, and every file there is 0600.
-    assert files == ["out/journal.sqlite", "out/journal.sqlite.lock", "out/results.xlsx",
-                     "output/sandbox/outbox.sqlite"]
+    assert files == ["out/journal.sqlite", "out/results.xlsx"]
     assert {f: oct(mode(workdir / f)) for f in files} == {f: "0o600" for f in files}
+    state = sorted(p.relative_to(state_dir).as_posix() for p in state_dir.rglob("*")
+                   if p.is_file())
+    assert [f for f in state if not f.startswith("locks/")] == ["sandbox/outbox.sqlite"]
+    assert {f: oct(mode(state_dir / f)) for f in state} == {f: "0o600" for f in state}
 
 
 def test_open_outbox_and_journal_with_their_wal_files_are_owner_only(tmp_path):
@@ -202,8 +206,8 @@ def test_open_outbox_and_journal_with_their_wal_files_are_owner_only(tmp_path):
             journal.begin_run(identity("a.csv"), "sha")
             files = sorted((tmp_path / "j").iterdir())
             assert [p.name for p in files] == ["journal.sqlite", "journal.sqlite-shm",
-                                               "journal.sqlite-wal", "journal.sqlite.lock"]
-            assert [oct(mode(p)) for p in files] == ["0o600"] * 4
+                                               "journal.sqlite-wal"]
+            assert [oct(mode(p)) for p in files] == ["0o600"] * 3
     finally:
         os.umask(old)
 
@@ -380,7 +384,7 @@ def test_a_bad_age_is_one_line_and_exit_2(tmp_path, age):
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: --older-than {age!r} is not an age: give a whole number of at least 1 and a "
-        "unit, m (minutes), h (hours), d (days) or w (weeks), e.g. 30d\n")
+        "unit, s (seconds), m (minutes), h (hours), d (days) or w (weeks), e.g. 30d\n")
 
 
 @pytest.mark.parametrize(("text", "age"), [
@@ -400,13 +404,13 @@ def test_nothing_old_enough_deletes_nothing_and_asks_nothing(stores, tmp_path):
     assert count_rows(journal, outbox) == (5, 5)
 
 
-def test_default_paths_that_do_not_exist_are_skipped(tmp_path, monkeypatch):
+def test_default_paths_that_do_not_exist_are_skipped(tmp_path, monkeypatch, state_dir):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["purge", "--older-than", "30d"])
     assert result.exit_code == 0
-    assert result.stdout == ("Nothing to purge: no journal at output/journal.sqlite and no "
-                             "sandbox outbox at output/sandbox/outbox.sqlite.\n")
-    assert list(tmp_path.iterdir()) == []  # and nothing was created
+    assert result.stdout == (f"Nothing to purge: no journal at {state_dir}/journal.sqlite and "
+                             f"no sandbox outbox at {state_dir}/sandbox/outbox.sqlite.\n")
+    assert list(tmp_path.iterdir()) == [] and list(state_dir.iterdir()) == []
 
 
 def test_a_given_path_that_does_not_exist_is_an_error(tmp_path):

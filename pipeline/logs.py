@@ -7,7 +7,7 @@ It rewrites each record before it is formatted (contract §8):
 - Indian mobile numbers, bare or with +91 / 91 / 0 and a space or dash, become
   `+91******3210`, in the message, its arguments and any traceback text;
 - the API key from TEXTLOCAL_API_KEY (read at each record, since a .env file may load it after
-  logging is set up), raw or URL-encoded in any way, becomes `***`.
+  logging is set up), raw or URL-encoded in any way and in any case, becomes `***`.
 
 Message bodies are not logged at INFO or above anywhere; this filter cannot recognise them.
 """
@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 
 FORMAT = "%(levelname)s %(name)s: %(message)s"
 API_KEY_ENV = "TEXTLOCAL_API_KEY"
-_MIN_KEY_LENGTH = 6  # shorter values would mask ordinary words; no real key is that short
+MIN_KEY_LENGTH = 6  # shorter values would mask ordinary words; no real key is that short
 
 # 10 digits starting 6-9 (an Indian mobile, contract §4), optionally after +91/91/0, maybe
 # split 5+5 by a space or dash, and not part of a longer run of digits. Already masked
@@ -39,21 +39,22 @@ def mask_text(text: str, secrets: Sequence[re.Pattern[str]] = ()) -> str:
 
 @functools.lru_cache(maxsize=8)
 def secret_pattern(secret: str) -> re.Pattern[str]:
-    """A pattern for `secret` raw or URL-encoded in any mix: each character as itself or
-    %XX (either case), a space also as '+'. Whatever encoder quoted it back, it matches."""
+    """A pattern for `secret` raw or URL-encoded in any mix and any case: each character as
+    itself or %XX, a space also as '+'. Whatever encoder quoted it back, it matches."""
     parts = []
     for char in secret:
-        encoded = "".join("%" + "".join(f"[{h}{h.lower()}]" for h in f"{byte:02X}")
-                          for byte in char.encode())
+        encoded = "".join(f"%{byte:02X}" for byte in char.encode())
         forms = [re.escape(char), encoded] + ([r"\+"] if char == " " else [])
         parts.append("(?:" + "|".join(forms) + ")")
-    return re.compile("".join(parts))
+    # Any case: a provider or proxy may upper- or lower-case what it quotes back, and a
+    # case-folded key is still most of the key.
+    return re.compile("".join(parts), re.IGNORECASE)
 
 
 def current_secrets(environ: Mapping[str, str] | None = None) -> tuple[re.Pattern[str], ...]:
     """The pattern of the API key in TEXTLOCAL_API_KEY, if it is set."""
     key = ((os.environ if environ is None else environ).get(API_KEY_ENV) or "").strip()
-    return (secret_pattern(key),) if len(key) >= _MIN_KEY_LENGTH else ()
+    return (secret_pattern(key),) if len(key) >= MIN_KEY_LENGTH else ()
 
 
 class MaskingFilter(logging.Filter):

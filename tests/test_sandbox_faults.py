@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -218,6 +219,12 @@ def test_send_endpoint_counts_too(server, outbox):
     ({"latency": -0.1}, "sandbox fault --latency is -0.1; it must be a number of seconds"),
     ({"retry_after": "1"}, "sandbox fault --retry-after is '1'; it must be a number of seconds"),
     ({"error_status": 404}, "sandbox fault --error-status is 404; it must be an HTTP 5xx status"),
+    ({"echo_key": "body"}, "sandbox fault --echo-key is 'body'; it must be one of reason, error, "
+                           "upper, json-key, json-value, retry-after"),
+    ({"echo_key": ("reason", 1)}, "sandbox fault --echo-key is 1; it must be one of reason"),
+    ({"echo_key": None}, "sandbox fault --echo-key is None; it must be a place or a tuple"),
+    ({"echo_key": "retry-after"}, "sandbox fault --echo-key retry-after needs "
+                                  "--rate-limit-every"),
 ])
 def test_invalid_faults_are_input_errors(kwargs, message):
     with pytest.raises(InputError) as info:
@@ -234,3 +241,99 @@ def test_describe():
         "after recording every 11th send")
     assert Faults(error_every=21, error_records=True).describe() == (
         "HTTP 500 (recorded) every 21st send")
+    assert Faults(echo_key=("reason", "json-value")).describe() == (
+        "the API key echoed in every reason phrase, the ids and refusal texts of success bodies")
+
+
+# -- echo_key: the answer quotes back the key the request sent ----------------------------
+
+ECHO_KEY = "Echo-Key+7/x="  # what the client sends; answers quote it back as received
+
+
+def post(server, command, **fields):
+    return requests.post(server.url + command + "/", data={"apikey": ECHO_KEY, **fields},
+                         timeout=5)
+
+
+def bulk(server, *numbers):
+    data = {"sender": "ABCDEF", "messages": [{"number": n, "text": "hi"} for n in numbers]}
+    return post(server, "bulk_json", data=json.dumps(data))
+
+
+@pytest.fixture
+def any_key_server(outbox):
+    with SandboxServer(outbox, balance=100) as sandbox:  # no api_key: any key is accepted
+        yield sandbox
+
+
+def test_echo_key_is_one_place_or_several_kept_as_a_tuple():
+    assert Faults(echo_key="reason").echo_key == ("reason",)
+    assert Faults(echo_key=["upper", "error", "upper"]).echo_key == ("upper", "error")
+    assert Faults(echo_key="json-key") == Faults(echo_key=("json-key",))
+    assert Faults().echo_key == ()
+
+
+def test_echo_in_the_reason_phrase_of_every_answer(any_key_server):
+    any_key_server.faults = Faults(echo_key="reason", rate_limit_every=2, error_every=3)
+    answers = [bulk(any_key_server, NUMBERS[i]) for i in range(3)]
+    answers.append(post(any_key_server, "balance"))
+    assert [(a.status_code, a.reason) for a in answers] == [
+        (200, f"OK {ECHO_KEY}"), (429, f"Too Many Requests {ECHO_KEY}"),
+        (500, f"Internal Server Error {ECHO_KEY}"), (200, f"OK {ECHO_KEY}")]
+    assert answers[1].headers["Retry-After"] == "1"  # only `retry-after` touches it
+    assert ECHO_KEY not in answers[0].text
+
+
+@pytest.mark.parametrize(("places", "quoted"), [
+    ("error", ECHO_KEY), ("upper", ECHO_KEY.upper()),
+    (("error", "upper"), f"{ECHO_KEY} / {ECHO_KEY.upper()}")])
+def test_echo_in_a_failure_for_every_send_records_nothing(any_key_server, outbox, places,
+                                                          quoted):
+    any_key_server.faults = Faults(echo_key=places, rate_limit_every=2)
+    first, second = bulk(any_key_server, NUMBERS[0]), bulk(any_key_server, NUMBERS[1])
+    sent = post(any_key_server, "send", numbers=NUMBERS[2], message="hi", sender="ABCDEF")
+    assert first.json() == sent.json() == {"errors": [
+        {"code": 3, "message": f"Invalid login details for apikey {quoted}"}],
+        "status": "failure"}
+    assert second.status_code == 429  # a switch that picks the request comes first
+    assert post(any_key_server, "balance").json() == {"balance": {"sms": 100},
+                                                      "status": "success"}
+    assert recorded(outbox) == []
+
+
+def test_echo_as_a_json_member_name_in_every_object(any_key_server):
+    any_key_server.faults = Faults(echo_key="json-key")
+    body = bulk(any_key_server, NUMBERS[0], "12345").json()
+    member = f"apikey {ECHO_KEY}"
+    [group] = body["messages"]
+    [refusal] = body["messages_not_sent"]
+    for item in (body, group, group["message"], group["messages"][0], refusal, refusal["error"]):
+        assert item[member] == "echoed"
+    assert group["messages"][0]["id"] == 1151346216  # values untouched
+    assert post(any_key_server, "balance").json()["balance"] == {"sms": 99, member: "echoed"}
+
+
+def test_echo_in_message_ids_and_refusal_texts(any_key_server):
+    any_key_server.faults = Faults(echo_key="json-value")
+    body = bulk(any_key_server, NUMBERS[0], "12345").json()
+    assert body["messages"][0]["messages"][0]["id"] == f"{ECHO_KEY}-1151346216"
+    assert body["messages_not_sent"][0]["error"] == {
+        "code": 32, "message": f"Invalid number format (apikey {ECHO_KEY})"}
+    history = post(any_key_server, "get_history_api").json()
+    assert [m["id"] for m in history["messages"]] == [f"{ECHO_KEY}-1151346216"]
+    assert ECHO_KEY not in json.dumps(post(any_key_server, "balance").json())
+
+
+def test_echo_in_the_retry_after_of_the_429s(any_key_server):
+    any_key_server.faults = Faults(echo_key="retry-after", rate_limit_every=1, retry_after=2)
+    answer = bulk(any_key_server, NUMBERS[0])
+    assert (answer.status_code, answer.headers["Retry-After"]) == (429, f"2; apikey={ECHO_KEY}")
+    assert answer.reason == "Too Many Requests"
+
+
+def test_echo_of_a_key_with_a_line_break_stays_one_header(any_key_server):
+    any_key_server.faults = Faults(echo_key=("reason", "retry-after"), rate_limit_every=1)
+    answer = requests.post(any_key_server.url + "balance/", timeout=5,
+                           data={"apikey": "two\r\nX-Injected: yes"})
+    assert (answer.status_code, answer.reason) == (200, "OK two??X-Injected: yes")
+    assert "X-Injected" not in answer.headers

@@ -135,6 +135,8 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
     prepared = batch.load(sheet_path, template_path, sheet=sheet_name,
                           phone_column=phone_column, rules=rules)
     console.print_warnings(prepared.warnings)
+    if journal_path is None:
+        warn_about_an_old_journal()
     progress = console.Progress()
 
     def before_send(plan: batch.Plan) -> bool:
@@ -169,6 +171,22 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
     if result.stopped:
         click.echo(f"error: {result.stopped}", err=True)
         sys.exit(3)
+
+
+OLD_DEFAULT_JOURNAL = Path("output") / "journal.sqlite"  # before the journal was one per user
+
+
+def warn_about_an_old_journal() -> None:
+    """One line when this folder still has a journal from before the per-user one: its sends
+    are not known to the new journal unless the user points at it."""
+    from pipeline.settings import default_journal
+
+    new = default_journal()
+    if OLD_DEFAULT_JOURNAL.is_file() and not (new.exists() and OLD_DEFAULT_JOURNAL.samefile(new)):
+        click.echo(f"warning: {OLD_DEFAULT_JOURNAL} is a journal from an earlier smsbatch; this "
+                   f"send uses {new} and does not know what that one sent: to keep its "
+                   f"memory, move it to {new} (if none is there yet) or pass "
+                   f"--journal {OLD_DEFAULT_JOURNAL}", err=True)
 
 
 def _rule_paths(rule_options: dict[str, Any]) -> list[Path]:

@@ -27,6 +27,7 @@ from pipeline.providers.sandbox_faults import (
     ERROR,
     HANG,
     RATE_LIMIT,
+    Echo,
     FaultCounts,
     FaultInjector,
     Faults,
@@ -115,6 +116,11 @@ class SandboxServer(BackgroundServer):
         return f"http://{host}:{port}/"
 
     @property
+    def account(self) -> str:
+        """This sandbox's imitation account: its outbox's id, the same on every port."""
+        return self._store.account
+
+    @property
     def faults(self) -> Faults:
         """The faults in force (no faults by default)."""
         return self._injector.faults
@@ -185,12 +191,18 @@ class _Handler(QuietHandler):
         else:
             faults, fault = injector.faults, None
         injector.wait(faults.latency)
+        echo = Echo(faults.echo_key, params.get("apikey", ""))
         if fault == RATE_LIMIT:
             # Turned away before any work, as a throttling gateway does: nothing recorded.
-            self._reply(HTTPStatus.TOO_MANY_REQUESTS, {"Retry-After": faults.retry_after_header})
+            self._reply(HTTPStatus.TOO_MANY_REQUESTS,
+                        {"Retry-After": echo.retry_after(faults.retry_after_header)}, echo=echo)
             return
         if fault == ERROR and not faults.error_records:
-            self._reply(HTTPStatus(faults.error_status))
+            self._reply(HTTPStatus(faults.error_status), echo=echo)
+            return
+        refusal = echo.failure() if fault is None and command in SENDING_COMMANDS else None
+        if refusal is not None:
+            self._reply(HTTPStatus.OK, body=json.dumps(refusal).encode(), echo=echo)
             return
         try:
             body, status = self.server.api.handle(command, params), HTTPStatus.OK
@@ -198,7 +210,7 @@ class _Handler(QuietHandler):
             body = {"errors": [{"code": 0, "message": type(exc).__name__}], "status": "failure"}
             status = HTTPStatus.INTERNAL_SERVER_ERROR
         if fault == ERROR:  # recorded, yet the client hears only the 5xx
-            self._reply(HTTPStatus(faults.error_status))
+            self._reply(HTTPStatus(faults.error_status), echo=echo)
             return
         if fault == DROP:
             # Recorded and committed; closing without a byte makes the client see the
@@ -208,16 +220,16 @@ class _Handler(QuietHandler):
         if fault == HANG and injector.wait(faults.hang_seconds):
             self.close_connection = True  # stop() woke us: leave unanswered
             return
-        self._reply(status, body=json.dumps(body).encode())
+        self._reply(status, body=json.dumps(echo.body(body)).encode(), echo=echo)
 
     def _reply(self, status: HTTPStatus, headers: dict[str, str] | None = None,
-               body: bytes | None = None) -> None:
+               body: bytes | None = None, echo: Echo | None = None) -> None:
         """Write a response: JSON `body`, or a one-line text naming the status."""
         content_type = "application/json"
         if body is None:
             body, content_type = f"{status.value} {status.phrase}\n".encode(), "text/plain"
         try:
-            self.send_response(status)
+            self.send_response(status, echo.reason(status) if echo is not None else None)
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.send_header("Content-Type", content_type)

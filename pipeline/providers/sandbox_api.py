@@ -96,6 +96,9 @@ class SandboxApi:
             "status_message": reads.status_message, "status_batch": reads.status_batch,
             "get_sender_names": self.get_sender_names, "get_templates": self.get_templates,
             "get_history_api": reads.get_history_api,
+            # Not Textlocal's: which imitation account (outbox) this is, so a client reaching a
+            # separately started sandbox scopes its journal records to the outbox, not the port.
+            "sandbox_account": lambda params: {"account": store.account, "status": "success"},
         }
 
     def handle(self, command: str, params: dict[str, str]) -> dict:

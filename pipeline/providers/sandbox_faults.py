@@ -17,16 +17,38 @@ several switches pick the same request, the first of this list wins:
 
 `latency` delays every request (reads too) before it is processed. Assigning new faults to a
 running server restarts the counter, so "every k-th" counts from that moment.
+
+`echo_key` plays a provider (or a proxy) that quotes back the API key a request sent, as it
+received it, in one or more places, so the client's scrubbing can be rehearsed end to end:
+
+    reason       the HTTP reason phrase of every answer (success, 429 and 5xx alike)
+    error        every sending request no switch above picked fails, nothing recorded, with
+                 a failure envelope whose error text quotes the key
+    upper        the same failure, quoting the key upper-cased
+    json-key     every object of a success body gets an extra member named after the key
+    json-value   success bodies carry the key in every `id` (message ids) and every refusal
+                 text (`messages_not_sent[].error.message`)
+    retry-after  the 429s of `rate_limit_every` quote the key in their Retry-After
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, fields
+from http import HTTPStatus
 
 from pipeline.errors import InputError
 
 RATE_LIMIT, ERROR, DROP, HANG = "rate_limit", "error", "drop", "hang"
+# Where `echo_key` quotes the key back, and how describe() says so.
+ECHO_PLACES = {
+    "reason": "every reason phrase",
+    "error": "a failure's text (every send fails)",
+    "upper": "a failure's text upper-cased (every send fails)",
+    "json-key": "the member names of success bodies",
+    "json-value": "the ids and refusal texts of success bodies",
+    "retry-after": "the Retry-After of those 429s",
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,9 @@ class Faults:
     drop_every: int = 0  # every k-th sending request: recorded, then closed unanswered
     hang_every: int = 0  # every k-th sending request: recorded, answered after `hang_seconds`
     hang_seconds: float = 30.0
+    # Places (ECHO_PLACES) where answers quote back the API key the request sent: one name
+    # or a tuple of them; stored as a tuple.
+    echo_key: str | tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("rate_limit_every", "error_every", "drop_every", "hang_every"):
@@ -55,6 +80,16 @@ class Faults:
                 raise _invalid(name, value, "a number of seconds from 0 to 86399")
         if isinstance(self.error_status, bool) or self.error_status not in range(500, 600):
             raise _invalid("error_status", self.error_status, "an HTTP 5xx status like 500 or 503")
+        places = (self.echo_key,) if isinstance(self.echo_key, str) else self.echo_key
+        if not isinstance(places, tuple | list):
+            raise _invalid("echo_key", places, "a place or a tuple of places")
+        for place in places:
+            if not isinstance(place, str) or place not in ECHO_PLACES:
+                raise _invalid("echo_key", place, "one of " + ", ".join(ECHO_PLACES))
+        if "retry-after" in places and not self.rate_limit_every:
+            raise InputError("sandbox fault --echo-key retry-after needs --rate-limit-every: "
+                             "only those 429s carry a Retry-After")
+        object.__setattr__(self, "echo_key", tuple(dict.fromkeys(places)))
 
     def pick(self, position: int) -> str | None:
         """The fault for the `position`-th sending request (1-based), by precedence."""
@@ -86,7 +121,63 @@ class Faults:
         if self.hang_every:
             parts.append(f"answer held {self.hang_seconds:g} s after recording "
                          f"{_every(self.hang_every)}")
+        if self.echo_key:
+            parts.append("the API key echoed in "
+                         + ", ".join(ECHO_PLACES[place] for place in self.echo_key))
         return "; ".join(parts) or "no faults"
+
+
+@dataclass(frozen=True)
+class Echo:
+    """How one request's answer quotes back `key`, the API key it sent, at `places`."""
+
+    places: tuple[str, ...]
+    key: str
+
+    def reason(self, status: HTTPStatus) -> str | None:
+        """The reason phrase to answer `status` with (None: the standard one)."""
+        return _header_text(f"{status.phrase} {self.key}") if "reason" in self.places else None
+
+    def retry_after(self, value: str) -> str:
+        """The Retry-After header of a 429, given the plain `value`."""
+        if "retry-after" not in self.places:
+            return value
+        return _header_text(f"{value}; apikey={self.key}")
+
+    def failure(self) -> dict | None:
+        """The failure envelope answering a sending request instead of doing it, if any."""
+        quoted = [form for place, form in (("error", self.key), ("upper", self.key.upper()))
+                  if place in self.places]
+        if not quoted:
+            return None
+        return {"errors": [{"code": 3, "message": "Invalid login details for apikey "
+                            + " / ".join(quoted)}], "status": "failure"}
+
+    def body(self, body: dict) -> dict:
+        """`body` with the key added where `places` say, if it is a success body."""
+        if body.get("status") != "success" or not {"json-key", "json-value"} & set(self.places):
+            return body
+        return self._echoed(body)
+
+    def _echoed(self, value: object) -> object:
+        """A copy of JSON `value` with the key added at every depth."""
+        if isinstance(value, list):
+            return [self._echoed(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        out = {}
+        for name, item in value.items():
+            item = self._echoed(item)
+            if "json-value" in self.places:
+                if name == "id":
+                    item = f"{self.key}-{item}"
+                elif name == "error" and isinstance(item, dict) and isinstance(
+                        item.get("message"), str):
+                    item = {**item, "message": f"{item['message']} (apikey {self.key})"}
+            out[name] = item
+        if "json-key" in self.places:
+            out[f"apikey {self.key}"] = "echoed"
+        return out
 
 
 @dataclass(frozen=True)
@@ -151,6 +242,12 @@ def _every(k: int) -> str:
         return "every send"
     suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
     return f"every {k}{suffix} send"
+
+
+def _header_text(text: str) -> str:
+    """`text` as an HTTP status line or header can carry it (Latin-1, no control characters)."""
+    # A key is whatever the client sent: a line break in it must not split the answer.
+    return "".join(c if " " <= c <= "~" or "\xa0" <= c <= "\xff" else "?" for c in text)
 
 
 def _invalid(name: str, value: object, expected: str) -> InputError:

@@ -10,7 +10,10 @@ Failures are sorted by how the caller recovers (pipeline/errors.py):
 Read-only calls (balance, status, history) map failures the same way; their messages say that
 the call itself sent nothing.
 The API key travels only in the POST body (contract §8): never in a URL, a header, a log line,
-an exception or a repr. Retrying is the batch layer's call, never this module's (contract §7).
+an exception or a repr. A provider or a proxy may quote it back (raw, URL-encoded, in any case),
+so `_read` scrubs what comes back before anything reads it: the reason phrase, Retry-After and
+every key and string of the JSON body. Retrying is the batch layer's call, never this module's
+(contract §7).
 Reading the answers (JSON bodies into results and errors) is textlocal_answers.py.
 """
 
@@ -28,7 +31,7 @@ import requests
 import urllib3.exceptions
 
 from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderError
-from pipeline.logs import secret_pattern
+from pipeline.logs import MIN_KEY_LENGTH, secret_pattern
 from pipeline.providers.textlocal_answers import (
     READ_ADVICE,
     Accepted,
@@ -41,6 +44,7 @@ from pipeline.providers.textlocal_answers import (
     parse_balance,
     parse_bulk,
     retry_after,
+    scrub_json,
     sketch,
     unexpected,
 )
@@ -56,7 +60,8 @@ DEFAULT_BASE_URL = "https://api.textlocal.in/"
 POOL_SIZE = 16  # the most requests `send` keeps in flight (cli: --concurrency 1-16)
 BULK_LIMIT = 500  # bulk_json: "no more than 500 ... in each submission" (textlocal-api.md §3)
 HISTORY_MAX_PAGES = 1000  # 1M messages at the default page size: the job's design size
-READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_history_api"})
+READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_history_api",
+                           "sandbox_account"})
 API_KEY_ENV = "TEXTLOCAL_API_KEY"
 # (connect, read) seconds. The read timeout is long: a 500-message bulk_json request may take
 # a while to answer, and a read timeout makes its rows "unknown" (contract §7).
@@ -191,6 +196,20 @@ class TextlocalClient:
         """SMS credits left on the account (`/balance/`)."""
         return parse_balance(self._post("balance", {}))
 
+    def sandbox_account(self) -> str:
+        """The account id of an smsbatch sandbox (its own `/sandbox_account/`, not Textlocal's).
+
+        A sandbox that does not answer it (an older one) is named by its host: one imitation
+        account per machine, so rehearsals are never taken for real sends.
+        """
+        try:
+            account = self._post("sandbox_account", {}).get("account")
+        except (ProviderError, NotSentError, OutcomeUnknown):
+            account = None
+        if isinstance(account, str) and account.startswith("sandbox:"):
+            return account
+        return f"sandbox@{urllib.parse.urlsplit(self.base_url).hostname}"
+
     def status_batch(self, batch_id: str) -> dict:
         """Delivery status of every message in a batch (`/status_batch/`, §5.2)."""
         return self._post("status_batch", {"batch_id": str(batch_id)})
@@ -283,11 +302,12 @@ class TextlocalClient:
         return body
 
     def _read(self, where: str, response: requests.Response, *, read: bool) -> dict:
-        """The JSON envelope of an answer, or the error its HTTP status means."""
-        status, reason = response.status_code, response.reason
+        """The JSON envelope of an answer, key scrubbed, or the error its HTTP status means."""
+        status, reason = response.status_code, self._scrub(str(response.reason))
         unknown = READ_ADVICE if read else "the messages may or may not have been sent"
         if status == 429:
-            wait_for = retry_after(response.headers.get("Retry-After"))
+            # Never held unscrubbed in a local: this frame's locals travel with the error.
+            wait_for = retry_after(self._mask(response.headers.get("Retry-After", "")))
             wait = f"wait {wait_for:g} s" if wait_for is not None else "wait a little"
             raise RateLimited(
                 f"{where} answered HTTP 429 {reason} (too many requests, nothing "
@@ -313,6 +333,9 @@ class TextlocalClient:
                 f"{where} answered HTTP {status} {reason} with a body that is not "
                 f"JSON: {unknown}"
             ) from None
+        # Here, before any reader: the ids, refusal texts, history and sketches built from
+        # the body reach the journal, the workbook and error messages.
+        body = scrub_json(body, self._mask)
         if not isinstance(body, dict) or body.get("status") not in ("success", "failure"):
             raise OutcomeUnknown(
                 f"{where} answered HTTP {status} {reason} with unexpected JSON "
@@ -338,8 +361,16 @@ class TextlocalClient:
         )
 
     def _scrub(self, text: str) -> str:
-        """`text` on one line with the API key (raw or URL-encoded in any way) masked."""
+        """`text` on one line with the API key (raw or URL-encoded in any way, any case) masked."""
         return " ".join(secret_pattern(self._api_key).sub("***", text).split())
+
+    def _mask(self, text: str) -> str:
+        """Answer data `text` with the API key masked as in `_scrub`, its spacing kept."""
+        # Data, unlike an error text, must survive: a history message's text is compared with
+        # what was sent, and a key shorter than any real one (a test's "k") would eat words.
+        if len(self._api_key) < MIN_KEY_LENGTH:
+            return text
+        return secret_pattern(self._api_key).sub("***", text)
 
 
 def api_key_from_env(environ: Mapping[str, str] | None = None) -> str:

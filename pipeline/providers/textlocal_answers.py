@@ -4,6 +4,8 @@ The client (textlocal.py) owns the transport and the key; this module only reads
 handed. Anything it cannot read is an OutcomeUnknown, never a guess: a message we cannot
 account for must not be resent blindly (contract §7). Error texts describe a value's *shape*
 (`sketch`), never its content, since numbers and message texts are private (contract §8).
+The client hands over bodies already passed through `scrub_json`, so not even their keys can
+carry the API key back.
 """
 
 from __future__ import annotations
@@ -214,6 +216,26 @@ def unexpected(what: str, value: object, *, read: bool = False) -> OutcomeUnknow
         f"unexpected {what} ({sketch(value)}): the messages may or may not have been sent; "
         "check the Textlocal history before resending"
     )
+
+
+def scrub_json(value: object, scrub: Callable[[str], str]) -> object:
+    """A copy of parsed JSON `value` with `scrub` applied to every object key and string."""
+    # A loop, not recursion: json.loads nests deeper than the Python stack allows from here.
+    holder: list[object] = [value]
+    pending: list[tuple[list | dict, int | str]] = [(holder, 0)]
+    while pending:
+        parent, slot = pending.pop()
+        item = parent[slot]
+        if isinstance(item, str):
+            parent[slot] = scrub(item)
+        elif isinstance(item, list):
+            parent[slot] = copy = list(item)
+            pending.extend((copy, index) for index in range(len(copy)))
+        elif isinstance(item, dict):
+            # Two keys that differ only by the key they quote become one: either value will do.
+            parent[slot] = copy = {scrub(str(name)): field for name, field in item.items()}
+            pending.extend((copy, name) for name in copy)
+    return holder[0]
 
 
 def sketch(value: object) -> str:

@@ -366,3 +366,33 @@ def test_a_full_disk_mid_send_is_one_line_nothing_twice_nothing_lost(tmp_path, s
         assert rerun.returncode == 0, rerun.stderr
         counts = per_number(server.outbox_path)
         assert len(counts) == 60 and set(counts.values()) == {1}
+
+
+def test_a_journal_left_in_output_by_an_earlier_version_is_pointed_out(tmp_path, state_dir):
+    (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
+    write_sheet(tmp_path / "c.csv", NUMBERS[:2])
+    (tmp_path / "output").mkdir()
+    old = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--journal",
+                   "output/journal.sqlite", "--out", "a.xlsx")
+    assert old.returncode == 0, old.stderr
+    result = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--out", "b.xlsx")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "warning: output/journal.sqlite is a journal from an earlier smsbatch; this send uses "
+        f"{state_dir}/journal.sqlite and does not know what that one sent: to keep its memory, "
+        f"move it to {state_dir}/journal.sqlite (if none is there yet) or pass --journal "
+        "output/journal.sqlite\n")
+
+
+def test_purge_erases_the_default_journal_and_outbox_wherever_they_live(tmp_path, state_dir):
+    (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
+    write_sheet(tmp_path / "c.csv", NUMBERS[:4])
+    assert smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt").returncode == 0
+    time.sleep(1.2)
+    purged = smsbatch(tmp_path, "purge", "--older-than", "1s", "--yes")
+    assert purged.returncode == 0, purged.stderr
+    assert "journal: 4 messages, 1 chunks, 1 runs" in purged.stdout
+    assert "sandbox outbox: 4 messages" in purged.stdout
+    with sqlite3.connect(state_dir / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    assert read_outbox(state_dir / "sandbox" / "outbox.sqlite") == []

@@ -158,6 +158,7 @@ def assert_key_nowhere(proc: subprocess.CompletedProcess, root: Path) -> None:
 @pytest.fixture
 def workdir(tmp_path):
     shutil.copytree(REPO / "input", tmp_path / "input")
+    (tmp_path / "out").mkdir()  # --out names a folder that exists
     return tmp_path
 
 

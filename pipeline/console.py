@@ -67,8 +67,15 @@ def print_plan(plan: Any) -> None:
     if resumed.resending_unknown:
         click.echo(f"warning: resending {resumed.resending_unknown} rows whose earlier outcome "
                    "is unknown: these numbers may get the message twice", err=True)
+    if resumed.already_sent:
+        click.echo(f"Not sending {resumed.already_sent} rows already_sent: the same text went "
+                   "to those numbers through this account within the repeat window, from "
+                   "another file, folder or run (`detail` says which; --repeat-window 0 sends "
+                   "them anyway).")
     if plan.going.empty and not plan.run.new:
         click.echo("Nothing to send: every row of this job was settled by earlier runs.")
+    elif plan.going.empty and resumed.already_sent:
+        click.echo("Nothing to send: every sendable row was already sent by another run.")
     elif plan.balance is not None:
         click.echo(f"Sending {len(plan.going)} messages: {plan.credits} credits of the "
                    f"{plan.balance} left.")

@@ -396,3 +396,16 @@ def test_purge_erases_the_default_journal_and_outbox_wherever_they_live(tmp_path
     with sqlite3.connect(state_dir / "journal.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
     assert read_outbox(state_dir / "sandbox" / "outbox.sqlite") == []
+
+
+def test_a_send_says_how_many_rows_were_already_sent_and_how_to_send_them_anyway(tmp_path):
+    (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
+    write_sheet(tmp_path / "a.csv", NUMBERS[:3])
+    write_sheet(tmp_path / "b.csv", NUMBERS[:3])
+    assert smsbatch(tmp_path, "send", "a.csv", "-t", "t.txt").returncode == 0
+    again = smsbatch(tmp_path, "send", "b.csv", "-t", "t.txt")
+    assert again.returncode == 0, again.stderr
+    assert ("Not sending 3 rows already_sent: the same text went to those numbers through this "
+            "account within the repeat window, from another file, folder or run (`detail` says "
+            "which; --repeat-window 0 sends them anyway).\nNothing to send: every sendable row "
+            "was already sent by another run.\n") in again.stdout

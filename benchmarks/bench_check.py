@@ -87,10 +87,13 @@ def run_ours(sheet: Path, template: Path, out: Path) -> dict:
     """Time our stages, then the whole `check` end to end."""
     import pandas as pd
 
-    from pipeline import batch, encoding, phones, schema
-    from pipeline.results import write_results
-    from pipeline.sheet import load_sheet
-    from pipeline.template import load_template
+    from pipeline import job as batch
+    from pipeline.merge.template import load_template
+    from pipeline.read.sheet import load_sheet
+    from pipeline.report.workbook import write_results
+    from pipeline.sms import gsm as encoding
+    from pipeline.sms import phones
+    from pipeline.validate import schema
 
     stages: dict[str, float] = {}
     t = time.perf_counter()
@@ -120,7 +123,7 @@ def run_ours(sheet: Path, template: Path, out: Path) -> dict:
 def run_check(sheet: Path, template: Path, out: Path) -> dict:
     """`check` end to end, alone in its process: its time and its peak memory; then, outside
     the timing, what it wrote is verified."""
-    from pipeline import batch
+    from pipeline import job as batch
 
     t = time.perf_counter()
     result = batch.check(sheet, template, out=out)
@@ -143,8 +146,8 @@ def verify(sheet: Path, result: object, out: Path, sample: int = 20_000) -> list
 
     import phonenumbers
 
-    from pipeline.phones import to_text
-    from pipeline.results import STATUSES
+    from pipeline.sms.phones import to_text
+    from pipeline.statuses import STATUSES
 
     results = result.results  # type: ignore[attr-defined]
     frame = result.prepared.sheet.frame  # type: ignore[attr-defined]

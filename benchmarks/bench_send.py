@@ -25,10 +25,10 @@ from pathlib import Path
 
 import requests
 
-from pipeline import batch
-from pipeline.journal import Journal
-from pipeline.providers.sandbox import Faults, SandboxServer, read_outbox
-from pipeline.providers.textlocal import TextlocalClient
+from pipeline import job as batch
+from pipeline.providers.textlocal.client import TextlocalClient
+from pipeline.sandbox.server import Faults, SandboxServer, read_outbox
+from pipeline.sending.journal import Journal
 
 PAGE = 4096
 

@@ -74,8 +74,8 @@ def purge(
     False when a running sandbox kept the outbox's log from being emptied: stop it and purge
     again.
     """
-    from pipeline.journal import Journal, JournalInUse
-    from pipeline.providers.sandbox_store import purge_outbox
+    from pipeline.providers import purge_outbox
+    from pipeline.sending.journal import Journal, JournalInUse
 
     if older_than <= timedelta(0):
         raise ValueError(f"older_than must be positive, not {older_than}")

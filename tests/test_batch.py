@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import batch
-from pipeline.results import read_results
+from pipeline import job as batch
+from pipeline.report.workbook import read_results
 
 TEMPLATE = "Dear {Name}, Rs {Amount} due {Due:%d/%m}.\n"
 

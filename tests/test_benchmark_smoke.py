@@ -25,7 +25,7 @@ def test_verification_reports_what_is_wrong(tmp_path):
     # Runs after the smoke run above, which generated the 2,000-row sheet.
     import importlib.util
 
-    from pipeline import batch
+    from pipeline import job as batch
 
     spec = importlib.util.spec_from_file_location("bench_check", SCRIPT)
     bench = importlib.util.module_from_spec(spec)

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.providers.sandbox import SandboxServer, read_outbox
-from pipeline.results import RESULT_COLUMNS, read_results
+from pipeline.report.workbook import read_results
+from pipeline.sandbox.server import SandboxServer, read_outbox
+from pipeline.statuses import RESULT_COLUMNS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.compliance import NO_DLT_WARNING, Rules, check_sender, template_warnings
 from pipeline.errors import InputError
+from pipeline.validate.rules import NO_DLT_WARNING, Rules, check_sender, template_warnings
 
 SENDERS = ["ACMEST", "AcmeSt", "123456", "ACME12", "ACMES", "1234567", "ACMESTO", ""]
 VALID = {

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.journal import IN_FLIGHT_DETAIL
-from pipeline.providers.sandbox import Faults, SandboxServer, read_outbox
-from pipeline.results import read_results
+from pipeline.report.workbook import read_results
+from pipeline.sandbox.server import Faults, SandboxServer, read_outbox
+from pipeline.sending.journal import IN_FLIGHT_DETAIL
 
 ROWS = 5_000
 SKIPPED = ("invalid_number", "duplicate", "missing_field")

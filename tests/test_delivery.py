@@ -16,7 +16,9 @@ import responses
 import rustpy_xlsxwriter
 from responses import matchers
 
-from pipeline.delivery import (
+from pipeline.errors import ProviderError
+from pipeline.providers.textlocal.client import TextlocalClient
+from pipeline.report.delivery import (
     DELIVERY_CODES,
     FINAL_DELIVERY,
     DeliveryReport,
@@ -24,10 +26,8 @@ from pipeline.delivery import (
     iso_date,
     update_delivery,
 )
-from pipeline.errors import ProviderError
-from pipeline.journal import Journal, Outcome, Pending, RunIdentity, row_key
-from pipeline.providers.textlocal import TextlocalClient
-from pipeline.results import read_results, read_workbook, write_results
+from pipeline.report.workbook import read_results, read_workbook, write_results
+from pipeline.sending.journal import Journal, Outcome, Pending, RunIdentity, row_key
 
 BASE = "https://api.example.test/"
 KEY = "sentinel-KEY-0123456789"
@@ -204,7 +204,7 @@ def test_failed_lookups_leave_their_rows_and_numbers_stay_masked(tmp_path, rsps,
     expect_message(rsps, "1001", "D")
     rsps.post(MESSAGE, status=503, match=[matchers.urlencoded_params_matcher(
         {"apikey": KEY, "message_id": "1002"})])
-    with caplog.at_level(logging.WARNING, logger="pipeline.delivery"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.report.delivery"):
         report = run(path, client)
     assert delivery(path) == {2: ("delivered", "2024-03-01T10:00:05+05:30"), 3: (None, None)}
     assert (report.asked, report.changed, report.failed_lookups) == (2, 1, 1)
@@ -359,7 +359,7 @@ def test_a_journal_in_use_is_skipped_with_a_warning(tmp_path, rsps, client, capl
     journal = sent_journal(tmp_path / "j.sqlite", rows)
     path = build(tmp_path / "r.xlsx", rows)
     expect_message(rsps, "1001", "D")
-    with Journal.open(journal), caplog.at_level(logging.WARNING, logger="pipeline.delivery"):
+    with Journal.open(journal), caplog.at_level(logging.WARNING, logger="pipeline.report.delivery"):
         report = run(path, client, journal=journal)
     assert delivery(path) == {2: ("delivered", "2024-03-01T10:00:05+05:30")}
     assert report.journal_recorded == 0

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dlt import DEFAULT_VAR_MAX, DltMatcher, DltTemplate, load_dlt_templates
 from pipeline.errors import InputError
-from pipeline.template import parse_template
+from pipeline.merge.template import parse_template
+from pipeline.validate.dlt import (
+    DEFAULT_VAR_MAX,
+    DltMatcher,
+    DltTemplate,
+    load_dlt_templates,
+)
 
 DATA = Path(__file__).parent / "data"
 

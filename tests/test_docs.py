@@ -52,7 +52,7 @@ def test_every_option_has_help_text() -> None:
 
 
 def test_readme_lists_the_result_columns_and_statuses_in_order() -> None:
-    from pipeline.results import RESULT_COLUMNS, STATUSES
+    from pipeline.statuses import RESULT_COLUMNS, STATUSES
 
     text = README.read_text(encoding="utf-8")
     paragraph = text[text.index("plus `message`"):]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.encoding import (
+from pipeline.sms.gsm import (
     GSM_BASIC,
     GSM_EXTENSION,
     GSM_LOOKALIKES,

@@ -13,7 +13,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from pipeline.journal import (
+from pipeline.sending.journal import (
     IN_FLIGHT_DETAIL,
     Delivery,
     Journal,
@@ -23,7 +23,7 @@ from pipeline.journal import (
     RunIdentity,
     row_key,
 )
-from pipeline.resume import apply_journal
+from pipeline.sending.resume import apply_journal
 
 IDENTITY = RunIdentity("/data/in.xlsx", "Contacts", "Hi {Name}", "ACMEST", "service",
                        "textlocal", False)
@@ -47,7 +47,7 @@ def test_a_second_process_on_the_same_journal_is_refused_at_once(tmp_path):
             with Journal.open(path):
                 pass
         script = textwrap.dedent(f"""
-            from pipeline.journal import Journal, JournalInUse
+            from pipeline.sending.journal import Journal, JournalInUse
             try:
                 with Journal.open({str(path)!r}):
                     print("opened")
@@ -65,7 +65,7 @@ def test_a_killed_process_leaves_no_stale_lock_and_its_in_flight_rows_become_unk
     path = tmp_path / "j.sqlite"
     script = textwrap.dedent(f"""
         import os
-        from pipeline.journal import Journal, Pending, RunIdentity
+        from pipeline.sending.journal import Journal, Pending, RunIdentity
         with Journal.open({str(path)!r}) as j:
             run = j.begin_run(RunIdentity("/data/in.xlsx", "Contacts", "Hi {{Name}}", "ACMEST",
                                           "service", "textlocal", False), "sha")

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.journal import (
+from pipeline.providers import textlocal_account
+from pipeline.providers.textlocal.answers import HistoryMessage
+from pipeline.sending.journal import (
     Journal,
     JournalInUse,
     JournalRefused,
@@ -23,11 +25,9 @@ from pipeline.journal import (
     RunIdentity,
     row_key,
 )
-from pipeline.preflight import check_out_path
-from pipeline.providers import textlocal_account
-from pipeline.providers.textlocal_answers import HistoryMessage
-from pipeline.reconcile import reconcile
-from pipeline.resume import apply_prior_sends, describe_window, ready_keys
+from pipeline.sending.preflight import check_out_path
+from pipeline.sending.reconcile import reconcile
+from pipeline.sending.resume import apply_prior_sends, describe_window, ready_keys
 from pipeline.settings import (
     default_journal,
     default_outbox,

@@ -139,8 +139,8 @@ def test_notebook_uses_only_the_public_api(name: str) -> None:
 
 
 @pytest.mark.parametrize(("source", "problem"), [
-    ("from pipeline.batch import finish", "from pipeline.batch import ..."),
-    ("import pipeline.batch", "import pipeline.batch"),
+    ("from pipeline.job import finish", "from pipeline.job import ..."),
+    ("import pipeline.job", "import pipeline.job"),
     ("from pipeline import _EXPORTS", "from pipeline import _EXPORTS"),
     ("from pipeline import finish", "from pipeline import finish"),
     ("import pipeline\npipeline.finish(1)", "pipeline.finish is not in pipeline.__all__"),

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import phones
-from pipeline.phones import SCIENTIFIC_REASON, explain, mask, normalise, normalise_many, to_wire
+from pipeline.sms import phones
+from pipeline.sms.phones import SCIENTIFIC_REASON, explain, mask, normalise, normalise_many, to_wire
 
 NBSP = "\u00a0"
 E164 = "+919876543210"

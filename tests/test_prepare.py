@@ -7,13 +7,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.compliance import Rules
-from pipeline.dlt import DltMatcher, DltTemplate
-from pipeline.prepare import prepare
-from pipeline.results import RESULT_COLUMNS
-from pipeline.sheet import Sheet
-from pipeline.suppress import Suppression
-from pipeline.template import parse_template
+from pipeline.merge.prepare import prepare
+from pipeline.merge.template import parse_template
+from pipeline.read.sheet import Sheet
+from pipeline.statuses import RESULT_COLUMNS
+from pipeline.validate.dlt.matcher import DltMatcher, DltTemplate
+from pipeline.validate.rules import Rules
+from pipeline.validate.suppress import Suppression
 
 HINDI = "प्रिया"
 

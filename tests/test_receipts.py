@@ -12,16 +12,16 @@ import pytest
 import requests
 
 from pipeline.errors import InputError
-from pipeline.journal import Journal, Outcome, Pending, RunIdentity
-from pipeline.providers.sandbox import Receipts, SandboxServer
-from pipeline.providers.textlocal import Outgoing, TextlocalClient
-from pipeline.receipts import (
+from pipeline.providers.textlocal.client import Outgoing, TextlocalClient
+from pipeline.report.receipts import (
     DELIVERY_STATUS,
     Receipt,
     ReceiptListener,
     ist_to_iso,
     record_in_journal,
 )
+from pipeline.sandbox.server import Receipts, SandboxServer
+from pipeline.sending.journal import Journal, Outcome, Pending, RunIdentity
 
 A, B = "+919876543210", "+919812345678"
 RECEIPT = {"number": A[1:], "status": "D", "customID": "smsbatch-1-1",
@@ -111,7 +111,7 @@ def test_a_failing_callback_is_500_so_the_provider_may_retry(caplog):
 
     with ReceiptListener(broken, path="hooks/dlr/") as receiver:
         assert receiver.url.endswith("/hooks/dlr")
-        with caplog.at_level(logging.ERROR, logger="pipeline.receipts"):
+        with caplog.at_level(logging.ERROR, logger="pipeline.report.receipts"):
             response = requests.post(receiver.url, data=RECEIPT, timeout=5)
     assert response.status_code == 500
     assert receiver.counts.failed == 1
@@ -139,7 +139,7 @@ def test_ist_dates_become_iso_with_offset():
 
 
 def test_status_names_match_the_pull_side():
-    from pipeline.delivery import DELIVERY_CODES
+    from pipeline.statuses import DELIVERY_CODES
 
     assert DELIVERY_STATUS == DELIVERY_CODES
 
@@ -154,7 +154,7 @@ def test_receipts_are_recorded_while_a_send_holds_the_journal(tmp_path, caplog):
             response = requests.post(receiver.url, timeout=5, data={
                 "number": number[1:], "status": status, "customID": custom, "datetime": at})
             assert response.status_code == 200
-        with caplog.at_level(logging.WARNING, logger="pipeline.receipts"):
+        with caplog.at_level(logging.WARNING, logger="pipeline.report.receipts"):
             for unknown in ({"customID": "smsbatch-1-99"}, {"customID": "someone-else"},
                             {"number": "917012345678"}, {"customID": ""}):
                 fields = {"number": A[1:], "status": "D", "customID": custom, **unknown}

@@ -15,16 +15,11 @@ import pandas as pd
 import pytest
 import rustpy_xlsxwriter
 
-from pipeline import results as results_module
 from pipeline.errors import InputError
-from pipeline.results import (
-    RESULT_COLUMNS,
-    STATUSES,
-    read_results,
-    read_workbook,
-    write_results,
-)
-from pipeline.sheet import load_sheet
+from pipeline.read.sheet import load_sheet
+from pipeline.report import workbook as results_module
+from pipeline.report.workbook import read_results, read_workbook, write_results
+from pipeline.statuses import RESULT_COLUMNS, STATUSES
 
 DATA = Path(__file__).parent / "data"
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))

@@ -11,14 +11,14 @@ from responses.registries import OrderedRegistry
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from pipeline.errors import NotSentError, OutcomeUnknown, ProviderError
-from pipeline.providers.textlocal import (
+from pipeline.providers.textlocal.client import (
     DEFAULT_BASE_URL,
     Accepted,
     Outgoing,
     RateLimited,
     TextlocalClient,
 )
-from pipeline.retry import RetryPolicy, call_with_retries, retry_after
+from pipeline.sending.retry import RetryPolicy, call_with_retries, retry_after
 
 SEED = 1234
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline import batch
+from pipeline import job as batch
 from pipeline.cli import main
-from pipeline.compliance import load_rules
-from pipeline.dlt import load_dlt_templates
 from pipeline.errors import InputError
-from pipeline.providers.sandbox import SandboxServer, read_outbox
-from pipeline.providers.textlocal import TextlocalClient
-from pipeline.results import read_results
-from pipeline.window import IST
+from pipeline.providers.textlocal.client import TextlocalClient
+from pipeline.report.workbook import read_results
+from pipeline.sandbox.server import SandboxServer, read_outbox
+from pipeline.sms.window import IST
+from pipeline.validate.dlt import load_dlt_templates
+from pipeline.validate.rules import load_rules
 
 LONG = "x" * 800
 ROWS = [

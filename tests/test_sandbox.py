@@ -11,15 +11,15 @@ import pytest
 import requests
 
 from pipeline.errors import InputError, ProviderError
-from pipeline.providers.sandbox import SandboxServer, read_outbox
-from pipeline.providers.sandbox_store import FIRST_BATCH_ID, FIRST_MESSAGE_ID
-from pipeline.providers.textlocal import (
+from pipeline.providers.textlocal.client import (
     Accepted,
     HistoryMessage,
     Outgoing,
     Refused,
     TextlocalClient,
 )
+from pipeline.sandbox.server import SandboxServer, read_outbox
+from pipeline.sandbox.store import FIRST_BATCH_ID, FIRST_MESSAGE_ID
 
 KEY = "sandbox-key+/=9"
 TRICKY = "50% off + free & more\nनमस्ते €"
@@ -432,7 +432,7 @@ def test_a_body_over_the_limit_is_refused_unread_with_413(server, outbox):
     import http.client
     import urllib.parse
 
-    from pipeline.providers.sandbox import MAX_BODY
+    from pipeline.sandbox.server import MAX_BODY
 
     url = urllib.parse.urlsplit(server.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)

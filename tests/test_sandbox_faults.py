@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from pipeline.errors import InputError, OutcomeUnknown
-from pipeline.providers.sandbox import FaultCounts, Faults, SandboxServer, read_outbox
-from pipeline.providers.textlocal import Outgoing, RateLimited, TextlocalClient
+from pipeline.providers.textlocal.client import Outgoing, RateLimited, TextlocalClient
+from pipeline.sandbox.server import FaultCounts, Faults, SandboxServer, read_outbox
 
 KEY = "fault-key"
 NUMBERS = [f"9198765432{i:02d}" for i in range(10)]

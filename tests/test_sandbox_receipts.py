@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from pipeline.errors import InputError, ProviderError
-from pipeline.providers.sandbox import ReceiptCounts, Receipts, SandboxServer, read_outbox
-from pipeline.providers.sandbox_store import FIRST_BATCH_ID, FIRST_MESSAGE_ID
-from pipeline.providers.textlocal import Outgoing, TextlocalClient
-from pipeline.receipts import Receipt, ReceiptListener
+from pipeline.providers.textlocal.client import Outgoing, TextlocalClient
+from pipeline.report.receipts import Receipt, ReceiptListener
+from pipeline.sandbox.server import ReceiptCounts, Receipts, SandboxServer, read_outbox
+from pipeline.sandbox.store import FIRST_BATCH_ID, FIRST_MESSAGE_ID
 
 KEY = "receipts-key"
 T0 = 1_764_000_000  # 2025-11-24 16:00:00 UTC = 21:30:00 IST

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import requests
 
-from pipeline.dlt import DltTemplate
 from pipeline.errors import InputError, ProviderError
-from pipeline.providers.sandbox import SandboxServer, read_outbox
-from pipeline.providers.textlocal import Outgoing, Refused, TextlocalClient
-from pipeline.window import Window
+from pipeline.providers.textlocal.client import Outgoing, Refused, TextlocalClient
+from pipeline.sandbox.server import SandboxServer, read_outbox
+from pipeline.sms.window import Window
+from pipeline.validate.dlt.matcher import DltTemplate
 
 KEY = "rules-key"
 IST = timezone(timedelta(hours=5, minutes=30))

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.phones import normalise_many
-from pipeline.schema import NormalisedRows, invalid_phone_rows
+from pipeline.sms.phones import normalise_many
+from pipeline.validate.schema import NormalisedRows, invalid_phone_rows
 
 
 def frame(phones: list[object], rows: list[int], dtype: object = object) -> pd.DataFrame:

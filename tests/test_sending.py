@@ -13,11 +13,11 @@ import requests
 import responses
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from pipeline.journal import Journal, RunIdentity
-from pipeline.providers.textlocal import TextlocalClient
-from pipeline.results import RESULT_COLUMNS
-from pipeline.retry import RetryPolicy
-from pipeline.sending import SendSettings, send_ready
+from pipeline.providers.textlocal.client import TextlocalClient
+from pipeline.sending.chunks import SendSettings, send_ready
+from pipeline.sending.journal import Journal, RunIdentity
+from pipeline.sending.retry import RetryPolicy
+from pipeline.statuses import RESULT_COLUMNS
 
 BASE = "https://api.example.test/"
 KEY = "sentinel-KEY-0123456789"
@@ -268,7 +268,7 @@ def test_concurrent_chunks_keep_the_journal_exact(client, journal):
 
 
 def test_throttle_spaces_messages_to_the_rate():
-    from pipeline.sending import Throttle
+    from pipeline.sending.chunks import Throttle
 
     slept: list[float] = []
     throttle = Throttle(rate=10.0, sleep=slept.append)

@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline.servers import BackgroundServer
+from pipeline.net.servers import BackgroundServer
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -76,7 +76,7 @@ def test_stopping_a_server_that_never_served_closes_it() -> None:
 
 
 def test_quiet_server_reports_a_failed_request_in_one_line_and_logs_no_requests(capfd):
-    from pipeline.servers import QuietHandler, QuietServer
+    from pipeline.net.servers import QuietHandler, QuietServer
 
     class Server(QuietServer):
         label = "probe"

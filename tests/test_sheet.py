@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.sheet import PHONE_HEADER_NAMES, detect_phone_column, file_sha256, load_sheet
+from pipeline.read.sheet import PHONE_HEADER_NAMES, detect_phone_column, file_sha256, load_sheet
 
 DATA = Path(__file__).parent / "data"
 
@@ -339,7 +339,7 @@ def test_file_sha256_matches_hashlib(tmp_path):
 def test_gc_paused_restores_the_collector_as_it_was() -> None:
     import gc
 
-    from pipeline.sheet_readers import gc_paused
+    from pipeline.read.rows import gc_paused
 
     assert gc.isenabled()
     with gc_paused():
@@ -362,7 +362,7 @@ def test_sheet_cells_are_parsed_with_the_collector_paused(
 ) -> None:
     import gc
 
-    from pipeline import sheet_readers
+    from pipeline.read import rows as sheet_readers
 
     seen: list[bool] = []
     real = sheet_readers.sheet_rows
@@ -371,7 +371,7 @@ def test_sheet_cells_are_parsed_with_the_collector_paused(
         seen.append(gc.isenabled())
         return real(label, book, name)
 
-    monkeypatch.setattr("pipeline.sheet.sheet_rows", recording)
+    monkeypatch.setattr("pipeline.read.sheet.sheet_rows", recording)
     loaded = load_sheet(DATA / "sheet_basic.xlsx")
     assert len(loaded.frame) > 0
     assert seen and not any(seen)

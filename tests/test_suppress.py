@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.suppress import Suppression, load_suppression
+from pipeline.validate.suppress import Suppression, load_suppression
 
 DATA = Path(__file__).parent / "data"
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.template import (
+from pipeline.merge.template import (
     MissingValue,
     Placeholder,
     Template,

@@ -14,7 +14,7 @@ from responses import matchers
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
 from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderError
-from pipeline.providers.textlocal import (
+from pipeline.providers.textlocal.client import (
     BULK_LIMIT,
     DEFAULT_BASE_URL,
     Accepted,
@@ -632,7 +632,7 @@ def test_environment_wins_over_dotenv(tmp_path, monkeypatch):
 
 
 def test_the_connection_pool_holds_every_request_send_keeps_in_flight():
-    from pipeline.providers.textlocal import POOL_SIZE
+    from pipeline.providers.textlocal.client import POOL_SIZE
 
     with TextlocalClient("k", "https://api.example.test/") as client:
         adapter = client._session.get_adapter("https://api.example.test/")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta, timezone
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.window import DEFAULT_WINDOW, IST, Window, system_clock
+from pipeline.sms.window import DEFAULT_WINDOW, IST, Window, system_clock
 
 WINDOW = Window.parse(DEFAULT_WINDOW)
 OFFSET = timedelta(hours=5, minutes=30)

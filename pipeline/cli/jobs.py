@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli import handle_errors, journal_option, main, provider_options
+from pipeline.cli.options import handle_errors, journal_option, main, provider_options
 
 SANDBOX_SENDER = "TXTLCL"  # Textlocal's historical default header; the sandbox accepts it
 
@@ -60,8 +60,9 @@ def check(sheet_path: Path, template_path: Path, sheet_name: str | None,
     Writes the results workbook with a status for every row: ready, invalid_number,
     duplicate, missing_field, opted_out, template_mismatch or rejected (too long).
     """
-    from pipeline import batch, console
-    from pipeline.compliance import load_rules
+    from pipeline import job as batch
+    from pipeline.cli import console
+    from pipeline.validate.rules import load_rules
 
     if out is not None:  # checked before anything is read; the default needs no check
         out = batch.out_path_for(sheet_path, out, [template_path, *_rule_paths(rule_options)])
@@ -119,11 +120,12 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
     window, from any file or folder, is not sent again (already_sent). Writes the results
     workbook with a status for every row.
     """
-    from pipeline import batch, console
-    from pipeline.compliance import load_rules
+    from pipeline import job as batch
+    from pipeline.cli import console
     from pipeline.errors import Cancelled
     from pipeline.providers import open_provider
     from pipeline.settings import default_repeat_window, parse_duration
+    from pipeline.validate.rules import load_rules
 
     if out is not None:  # checked before anything is read; the default needs no check
         out = batch.out_path_for(sheet_path, out, [template_path, *_rule_paths(rule_options)])
@@ -197,8 +199,8 @@ def _rule_paths(rule_options: dict[str, Any]) -> list[Path]:
 
 def resolve_sender(sender: str | None, provider: str, route: str) -> str:
     """The sender ID to use, checked for the DLT header shape of the route."""
-    from pipeline.compliance import check_sender
     from pipeline.errors import InputError
+    from pipeline.validate.rules import check_sender
 
     if not sender:
         if provider == "sandbox" and route != "promotional":

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli import handle_errors, journal_option, main, provider_options
+from pipeline.cli.options import handle_errors, journal_option, main, provider_options
 
 DEFAULT_SANDBOX_PORT = 8787
 OUTBOX_DEFAULT_HELP = ("[env SMSBATCH_OUTBOX; default: ~/.local/state/smsbatch/sandbox/"
@@ -29,7 +29,7 @@ def reconcile(provider: str, base_url: str | None, journal_path: Path | None,
     history) or failed (not there: a rerun of the same send sends them).
     """
     from pipeline.providers import open_provider
-    from pipeline.reconcile import reconcile as settle_unknown
+    from pipeline.sending.reconcile import reconcile as settle_unknown
 
     if settle is None:
         settle = 0.0 if provider == "sandbox" else 900.0
@@ -59,9 +59,9 @@ def status(results_path: Path, provider: str, base_url: str | None,
     Asks the provider about every sent or scheduled row whose delivery is not final yet and
     writes delivery_status and delivered_at into the same workbook (replaced atomically).
     """
-    from pipeline import console
-    from pipeline.delivery import update_delivery
+    from pipeline.cli import console
     from pipeline.providers import open_provider
+    from pipeline.report.delivery import update_delivery
 
     progress = console.Progress()
     with open_provider(provider, base_url=base_url) as connection:
@@ -87,7 +87,7 @@ def receipts(port: int, host: str, journal_path: Path | None) -> None:
     Records each receipt (number, status, customID, datetime) against its row in the journal;
     `smsbatch status` then needs to ask only about rows still without one.
     """
-    from pipeline.receipts import ReceiptListener, record_in_journal
+    from pipeline.report.receipts import ReceiptListener, record_in_journal
     from pipeline.settings import default_journal
 
     journal_path = journal_path or default_journal()
@@ -161,20 +161,20 @@ def sandbox(port: int, outbox: Path | None, start_balance: int, promo_window: st
     SQLite outbox; nothing leaves the machine. Fault switches rehearse a slow, throttling or
     failing provider (K counts sending requests; 0 = off).
     """
-    from pipeline.providers.sandbox import Faults, SandboxServer
+    from pipeline.sandbox.server import Faults, SandboxServer
     from pipeline.settings import default_outbox
-    from pipeline.window import Window
+    from pipeline.sms.window import Window
 
     outbox = outbox or default_outbox()
     chosen = Faults(**faults)
     templates = None
     if dlt_template is not None:
-        from pipeline.dlt import load_dlt_templates
+        from pipeline.validate.dlt import load_dlt_templates
 
         templates = load_dlt_templates(dlt_template)
     opted_out = None
     if optouts is not None:
-        from pipeline.suppress import load_suppression
+        from pipeline.validate.suppress import load_suppression
 
         opted_out = load_suppression([optouts]).numbers
     server = SandboxServer(outbox, balance=start_balance, port=port, faults=chosen,

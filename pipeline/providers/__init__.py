@@ -14,9 +14,14 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.errors import InputError
+
+if TYPE_CHECKING:
+    from pipeline.sandbox.store import OutboxPurge
 
 PROVIDERS = ("sandbox", "textlocal")
 
@@ -30,6 +35,14 @@ def textlocal_account(base_url: str, api_key: str) -> str:
     host = (urllib.parse.urlsplit(base_url).hostname or "").lower()
     digest = hashlib.sha256(f"smsbatch account v1\n{api_key.strip()}".encode()).hexdigest()
     return f"textlocal:{host}:{digest[:16]}"
+
+
+def purge_outbox(path: str | Path, before: datetime, *, dry_run: bool = False) -> OutboxPurge:
+    """Erase sandbox outbox messages accepted before `before` (sandbox.store.purge_outbox):
+    purge reaches the sandbox's data through here, never the sandbox itself."""
+    from pipeline.sandbox.store import purge_outbox as purge
+
+    return purge(path, before, dry_run=dry_run)
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,11 @@ def open_provider(
     `smsbatch sandbox`. `textlocal` needs TEXTLOCAL_API_KEY and uses `base_url`, else
     TEXTLOCAL_BASE_URL, else Textlocal's India endpoint.
     """
-    from pipeline.providers.textlocal import DEFAULT_BASE_URL, TextlocalClient, api_key_from_env
+    from pipeline.providers.textlocal.client import (
+        DEFAULT_BASE_URL,
+        TextlocalClient,
+        api_key_from_env,
+    )
     from pipeline.settings import default_outbox
 
     if name == "textlocal":
@@ -72,7 +89,7 @@ def open_provider(
             yield Connection(name, client, f"sandbox at {base_url}: nothing leaves this machine",
                              client.sandbox_account())
     elif name == "sandbox":
-        from pipeline.providers.sandbox import SandboxServer
+        from pipeline.sandbox.server import SandboxServer
 
         outbox = Path(outbox) if outbox is not None else default_outbox()
         key = secrets.token_urlsafe(16)  # a fresh key per run: the client must really send one

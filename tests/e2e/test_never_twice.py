@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.providers.sandbox import Faults, SandboxServer, read_outbox
-from pipeline.results import read_results, workbook_lock
+from pipeline.report.workbook import read_results, workbook_lock
+from pipeline.sandbox.server import Faults, SandboxServer, read_outbox
 
 NUMBERS = [f"98{n:08d}" for n in range(10_000_000, 10_000_060)]  # 60 distinct mobiles
 

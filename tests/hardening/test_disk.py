@@ -19,9 +19,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline import preflight
 from pipeline.errors import InputError
-from pipeline.preflight import check_writable, estimate_bytes
+from pipeline.sending import preflight
+from pipeline.sending.preflight import check_writable, estimate_bytes
 
 MIB = 2**20
 
@@ -234,7 +234,7 @@ CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
     from pipeline.errors import InputError
-    from pipeline.preflight import check_writable
+    from pipeline.sending.preflight import check_writable
     mnt = Path(sys.argv[1])
     if sys.argv[2] == "fill":
         # Fill the filesystem to the last byte, as a long-running job next door might.
@@ -289,7 +289,8 @@ def test_a_real_read_only_folder_that_exists_is_found(tmp_path, namespaces):
     mnt = tmp_path / "ro"
     mnt.mkdir()
     script = ('mount -t tmpfs -o ro,size=1m tmpfs "$1" && exec "$2" -c '
-              '"from pipeline.preflight import check_writable as c; from pathlib import Path; '
+              '"from pipeline.sending.preflight import check_writable as c; '
+              'from pathlib import Path; '
               'import sys\ntry:\n c(Path(sys.argv[1]) / \'r.xlsx\')\nexcept Exception as e:'
               ' print(e)" "$1"')
     done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script,

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.providers.sandbox import read_outbox
+from pipeline.sandbox.server import read_outbox
 
 REPO = Path(__file__).resolve().parents[2]
 Usage = namedtuple("Usage", "total used free")
@@ -18,7 +18,7 @@ Usage = namedtuple("Usage", "total used free")
 def test_a_full_disk_stops_send_before_any_request(tmp_path, monkeypatch):
     shutil.copytree(REPO / "input", tmp_path / "input")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("pipeline.preflight.shutil.disk_usage",
+    monkeypatch.setattr("pipeline.sending.preflight.shutil.disk_usage",
                         lambda path: Usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
     result = CliRunner().invoke(main, ["send", "input/contacts.xlsx", "-t", "input/template.txt"])
     assert result.exit_code == 2

@@ -27,15 +27,15 @@ import requests
 import responses
 
 from pipeline.errors import OutcomeUnknown, ProviderError, SmsBatchError
-from pipeline.logs import current_secrets, mask_text
-from pipeline.providers.sandbox import Faults, SandboxServer
-from pipeline.providers.textlocal import (
+from pipeline.privacy import current_secrets, mask_text
+from pipeline.providers.textlocal.answers import scrub_json
+from pipeline.providers.textlocal.client import (
     DEFAULT_BASE_URL,
     Outgoing,
     RateLimited,
     TextlocalClient,
 )
-from pipeline.providers.textlocal_answers import scrub_json
+from pipeline.sandbox.server import Faults, SandboxServer
 from tests.hardening.test_secrets import reachable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -331,7 +331,7 @@ def stored_with_key(workdir: Path) -> list[str]:
 
 
 def statuses(workdir: Path) -> dict[str, int]:
-    from pipeline.results import read_results
+    from pipeline.report.workbook import read_results
 
     return read_results(workdir / "out" / "r.xlsx")["status"].value_counts().to_dict()
 

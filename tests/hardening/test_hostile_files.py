@@ -22,12 +22,12 @@ import pytest
 import python_calamine
 from click.testing import CliRunner
 
-from pipeline import safety
 from pipeline.cli import main
 from pipeline.errors import InputError
-from pipeline.phones import SCIENTIFIC_REASON
-from pipeline.results import read_results
-from pipeline.sheet import file_sha256, load_sheet
+from pipeline.read import safety
+from pipeline.read.sheet import file_sha256, load_sheet
+from pipeline.report.workbook import read_results
+from pipeline.sms.phones import SCIENTIFIC_REASON
 from tests.hardening.conftest import (
     DATA,
     LAUGHS,

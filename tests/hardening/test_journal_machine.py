@@ -30,15 +30,15 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from pipeline import sending
 from pipeline.errors import NotSentError, OutcomeUnknown, ProviderError
-from pipeline.journal import FINAL, IN_FLIGHT_DETAIL, Journal, RunIdentity, row_key
-from pipeline.providers.textlocal import Accepted, BulkResponse, HistoryMessage, Refused
-from pipeline.reconcile import reconcile
-from pipeline.results import RESULT_COLUMNS
-from pipeline.resume import apply_journal
-from pipeline.retry import RetryPolicy
-from pipeline.sending import SendSettings, send_ready
+from pipeline.providers.textlocal.client import Accepted, BulkResponse, HistoryMessage, Refused
+from pipeline.sending import chunks as sending
+from pipeline.sending.chunks import SendSettings, send_ready
+from pipeline.sending.journal import IN_FLIGHT_DETAIL, Journal, RunIdentity, row_key
+from pipeline.sending.reconcile import reconcile
+from pipeline.sending.resume import apply_journal
+from pipeline.sending.retry import RetryPolicy
+from pipeline.statuses import FINAL, RESULT_COLUMNS
 
 IDENTITY = RunIdentity("/data/contacts.xlsx", "Sheet1", "Hi {Name}", "ACMEST", "service",
                        "textlocal", False)

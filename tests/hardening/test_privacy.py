@@ -26,13 +26,14 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
+from pipeline.cli.logs import MaskingFilter
 from pipeline.errors import InputError
-from pipeline.journal import Journal, Outcome, Pending, RunIdentity
-from pipeline.logs import MaskingFilter, mask_text
-from pipeline.providers.sandbox import Faults, SandboxServer
-from pipeline.providers.textlocal import Outgoing, TextlocalClient
+from pipeline.privacy import mask_text
+from pipeline.providers.textlocal.client import Outgoing, TextlocalClient
 from pipeline.purge import parse_age, purge
-from pipeline.results import read_results
+from pipeline.report.workbook import read_results
+from pipeline.sandbox.server import Faults, SandboxServer
+from pipeline.sending.journal import Journal, Outcome, Pending, RunIdentity
 
 REPO = Path(__file__).resolve().parents[2]
 UMASK_0 = ("import os, runpy; os.umask(0); "
@@ -99,7 +100,8 @@ def test_a_verbose_send_logs_no_number_and_no_message(workdir):
         assert "DEBUG urllib3.connectionpool" in proc.stderr  # -v: every library logs
         assert_no_personal_data(proc.stderr, numbers, texts)
     # The faults made the send log its warnings: they are there, with nothing personal.
-    assert sent.stderr.count("WARNING pipeline.sending: chunk") == 5  # requests 2, 3, 4, 6, 8
+    # requests 2, 3, 4, 6, 8
+    assert sent.stderr.count("WARNING pipeline.sending.chunks: chunk") == 5
 
 
 LEAKY_COMMAND = """

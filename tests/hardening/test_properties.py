@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
-from pipeline import encoding, phones
-from pipeline.template import MissingValue, Placeholder, parse_template
+from pipeline.merge.template import MissingValue, Placeholder, parse_template
+from pipeline.sms import gsm as encoding
+from pipeline.sms import phones
 
 DETERMINISTIC = settings(derandomize=True, database=None, deadline=None,
                          suppress_health_check=[HealthCheck.too_slow])

@@ -32,9 +32,9 @@ import pytest
 import requests
 
 from pipeline.errors import NotSentError, OutcomeUnknown, ProviderError, SmsBatchError
-from pipeline.logs import mask_text
-from pipeline.providers.sandbox import Faults, SandboxServer
-from pipeline.providers.textlocal import Outgoing, RateLimited, TextlocalClient
+from pipeline.privacy import mask_text
+from pipeline.providers.textlocal.client import Outgoing, RateLimited, TextlocalClient
+from pipeline.sandbox.server import Faults, SandboxServer
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE = REPO / "pipeline"
@@ -45,7 +45,8 @@ KEY = SENTINEL + "+k/y="
 NEEDLE = SENTINEL.encode()
 OTHER_KEY = "another-valid-key-1234"
 # Run the CLI with a short client timeout, so a hanging provider costs a second, not 60.
-SHORT_TIMEOUT = ("import runpy, pipeline.providers.textlocal as t; t.DEFAULT_TIMEOUT = (2.0, 0.5); "
+SHORT_TIMEOUT = ("import runpy, pipeline.providers.textlocal.client as t; "
+                 "t.DEFAULT_TIMEOUT = (2.0, 0.5); "
                  "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)")
 
 
@@ -163,7 +164,7 @@ def workdir(tmp_path):
 
 
 def results_statuses(workdir: Path) -> dict[str, int]:
-    from pipeline.results import read_results
+    from pipeline.report.workbook import read_results
 
     return read_results(workdir / "out" / "results.xlsx")["status"].value_counts().to_dict()
 
@@ -351,7 +352,7 @@ def test_client_errors_hold_no_trace_of_the_key(tmp_path, caplog, case, call, ex
 
 def test_the_log_filter_masks_the_key_if_anything_ever_logs_it(monkeypatch):
     monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY)
-    from pipeline.logs import current_secrets
+    from pipeline.privacy import current_secrets
 
     lower_hex = re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(),
                        urllib.parse.quote(KEY, safe=""))

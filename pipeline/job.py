@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.clock import IST, Clock, iso_now, system_clock
 from pipeline.errors import Cancelled, InputError, ProviderError, TransportError
 from pipeline.merge.prepare import Prepared, prepare
 from pipeline.merge.template import load_template
-from pipeline.providers.textlocal.client import BULK_LIMIT, TextlocalClient
+from pipeline.providers.base import Provider
 from pipeline.read.sheet import load_sheet
 from pipeline.report.workbook import workbook_lock, write_results
 from pipeline.sending.chunks import SendSettings, mark, send_ready
@@ -34,8 +35,7 @@ from pipeline.sending.resume import (
     describe_window,
     ready_keys,
 )
-from pipeline.settings import default_journal, default_repeat_window, state_dir
-from pipeline.sms.window import IST, Clock, system_clock
+from pipeline.settings import BULK_LIMIT, default_journal, default_repeat_window, state_dir
 from pipeline.statuses import ACCEPTED, STATUSES
 from pipeline.validate.rules import Rules
 
@@ -141,6 +141,7 @@ def finish(
     stopped: str | None = None,
     balance: int | None = None,
     extra: list[tuple[str, object]] | None = None,
+    clock: Clock = system_clock,
 ) -> BatchResult:
     """Build the summary and write the results workbook for every row.
 
@@ -150,7 +151,7 @@ def finish(
     """
     out_path = Path(out) if out is not None else default_out_path(prepared.sheet.path)
     summary = build_summary(prepared, mode=mode, provider=provider, sender=sender,
-                            stopped=stopped, balance=balance) + (extra or [])
+                            stopped=stopped, balance=balance, clock=clock) + (extra or [])
     try:
         write_results(out_path, prepared.sheet.frame, prepared.results, summary)
     except InputError as exc:
@@ -186,6 +187,7 @@ def build_summary(
     sender: str | None,
     stopped: str | None,
     balance: int | None,
+    clock: Clock = system_clock,
 ) -> list[tuple[str, object]]:
     """The Summary sheet's rows (contract §6): counts, messages, credits, who, what, when."""
     results = prepared.results
@@ -213,7 +215,7 @@ def build_summary(
         ("template", prepared.template.text),
         ("template sha256", hashlib.sha256(prepared.template.text.encode()).hexdigest()),
         ("started at", prepared.started_at.isoformat(timespec="seconds")),
-        ("finished at", datetime.now().astimezone().isoformat(timespec="seconds")),
+        ("finished at", iso_now(clock)),
     ]
     if balance is not None:
         rows.append(("provider balance after", balance))
@@ -235,7 +237,7 @@ class Plan:
 
 def send(
     prepared: Prepared,
-    client: TextlocalClient,
+    client: Provider,
     *,
     provider: str,
     sender: str | None,
@@ -308,7 +310,7 @@ def send(
             # Nothing was sent; still a workbook for every row (exit 3).
             mark(prepared.results, prepared.ready.index.tolist(), "failed", f"not sent: {exc}")
             result = finish(prepared, out, mode=mode, provider=provider, sender=sender,
-                            stopped=str(exc), balance=None, extra=extra)
+                            stopped=str(exc), balance=None, extra=extra, clock=clock)
             result.run, result.resumed = run, resumed
             return result
         plan = Plan(run=run, resumed=resumed, going=going, credits=credits, balance=balance)
@@ -321,7 +323,8 @@ def send(
         # Written while the journal and the workbook are still held: a `status` started
         # meanwhile waits for this file instead of overwriting it with an older copy.
         result = finish(prepared, out, mode=mode, provider=provider, sender=sender,
-                        stopped=outcome.stopped, balance=outcome.balance, extra=extra)
+                        stopped=outcome.stopped, balance=outcome.balance, extra=extra,
+                        clock=clock)
     result.run = run
     result.resumed = resumed
     result.interrupted = outcome.interrupted
@@ -342,7 +345,7 @@ def check_window(rules: Rules, clock: Clock) -> None:
             "--no-schedule to schedule them for then")
 
 
-def preflight_balance(client: TextlocalClient, credits: int, *, skip: bool) -> int | None:
+def preflight_balance(client: Provider, credits: int, *, skip: bool) -> int | None:
     """The provider's balance, refusing a run it cannot pay for (issue 5: before any send)."""
     if skip:
         return None

@@ -20,6 +20,8 @@ OUTBOX_ENV = "SMSBATCH_OUTBOX"  # the sandbox's outbox file alone
 REPEAT_WINDOW_ENV = "SMSBATCH_REPEAT_WINDOW"
 
 DEFAULT_REPEAT_WINDOW = timedelta(days=7)
+# Messages per bulk_json request: Textlocal asks for no more than 500 (docs/provider-api.md).
+BULK_LIMIT = 500
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"(\d{1,6})([smhdw])")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -263,7 +264,7 @@ def purge(older_than: str, journal_path: Path | None, outbox: Path | None,
                    err=True)
 
 
-def _when(moment: Any) -> str:
+def _when(moment: datetime) -> str:
     """A time in local time, to the minute, with its offset."""
     return moment.astimezone().isoformat(sep=" ", timespec="minutes")
 

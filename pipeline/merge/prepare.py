@@ -9,6 +9,7 @@ registered DLT template) → `ready`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,94 @@ class Prepared:
         return int(rows["segments"].sum())
 
 
+@dataclass
+class _Rows:
+    """What every status rule reads: the sheet's rows, numbers and merged messages, as arrays."""
+
+    index: pd.Index
+    raw_phones: list[Any]
+    numbers: np.ndarray  # E.164 or None
+    invalid: np.ndarray  # bool: not a sendable Indian mobile
+    messages: list[str | None]
+    missing: list[str | None]  # the first empty column a row's message needs
+    segments: list[int | None]
+    template: Template
+    rules: Rules
+    dlt_ids: np.ndarray  # filled by the DLT rule for the rows it matches
+
+
+# A rule looks at the rows still open and returns those it claims, with their detail.
+Rule = Callable[[_Rows, np.ndarray], tuple[np.ndarray, Any]]
+
+
+def _invalid_number(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
+    claimed = np.flatnonzero(open_ & rows.invalid)
+    return claimed, _objects(_explain_each([rows.raw_phones[i] for i in claimed.tolist()]))
+
+
+def _duplicate(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
+    # The first row with a number is the one sent; rows claimed above do not count.
+    candidates = np.flatnonzero(open_)
+    codes, _ = pd.factorize(rows.numbers[candidates], use_na_sentinel=False)
+    # factorize numbers the distinct values in order of first appearance, so a row is the
+    # first with its number exactly when its code is higher than every code before it.
+    seen = np.maximum.accumulate(codes)
+    first = np.ones(len(codes), dtype=bool)
+    first[1:] = codes[1:] > seen[:-1]
+    first_rows = rows.index.to_numpy()[candidates[first]]  # by code
+    repeats = ~first
+    firsts = first_rows[codes[repeats]].tolist()
+    return candidates[repeats], _objects([f"same number as row {r}" for r in firsts])
+
+
+def _missing_field(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
+    gaps = _objects(rows.missing)
+    # numpy's stubs refuse None as an operand; an elementwise "is not None" is what is meant.
+    claimed = np.flatnonzero(open_ & np.not_equal(gaps, None))  # type: ignore[call-overload]
+    empty = {name: f"{name} is empty" for name in rows.template.columns}
+    return claimed, _objects([empty[name] for name in gaps[claimed].tolist()])
+
+
+def _opted_out(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
+    suppression = rows.rules.suppression
+    if suppression is None or not suppression.numbers:
+        return np.empty(0, np.intp), None
+    listed = pd.Series(rows.numbers, copy=False).isin(suppression.numbers).to_numpy()
+    return (np.flatnonzero(open_ & listed),
+            f"on the opt-out list ({', '.join(rows.rules.suppress_names)})")
+
+
+def _too_long(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
+    # The provider would truncate or refuse it; say so before a credit is spent.
+    long = [i for i, count in enumerate(rows.segments) if count is not None and count > MAX_PARTS]
+    claimed = np.asarray(long, dtype=np.intp)[open_[long]] if long else np.empty(0, np.intp)
+    # A row with a part count has a message.
+    return claimed, _objects([f"not sent: {encoding.length_problem(rows.messages[i] or '')}"
+                              for i in claimed.tolist()])
+
+
+def _template_mismatch(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
+    if rows.rules.dlt is None:
+        return np.empty(0, np.intp), None
+    ready = np.flatnonzero(open_)
+    ids, reasons = rows.rules.dlt.match_many([rows.messages[i] or "" for i in ready.tolist()])
+    found = _objects(ids)
+    matched = np.not_equal(found, None)  # type: ignore[call-overload]  # as above
+    rows.dlt_ids[ready[matched]] = found[matched]
+    return ready[~matched], _objects(reasons)[~matched]
+
+
+# The order of the module docstring: the first rule that claims a row gives its status.
+STATUS_RULES: tuple[tuple[str, Rule], ...] = (
+    ("invalid_number", _invalid_number),
+    ("duplicate", _duplicate),
+    ("missing_field", _missing_field),
+    ("opted_out", _opted_out),
+    ("rejected", _too_long),
+    ("template_mismatch", _template_mismatch),
+)
+
+
 def prepare(sheet: Sheet, template: Template, rules: Rules | None = None, *,
             checking: bool = False, template_source: str = "template") -> Prepared:
     """Normalise numbers, merge and measure every message, and give each row its status."""
@@ -72,80 +161,34 @@ def prepare(sheet: Sheet, template: Template, rules: Rules | None = None, *,
         messages = [None if m is None else encoding.to_gsm(m) for m in messages]
     encodings, segments = encoding.analyse(messages)
 
-    # Whole-column steps (1M rows in well under a second): each status takes the rows still
-    # `open` that it applies to, in the order of the module docstring.
-    numbers = _objects(e164)
+    # Whole-column steps (1M rows in well under a second): each rule claims, among the rows
+    # still open, those it applies to.
+    rows = _Rows(index=index, raw_phones=raw_phones, numbers=_objects(e164), invalid=invalid,
+                 messages=messages, missing=missing, segments=segments, template=template,
+                 rules=rules, dlt_ids=np.full(n, None, dtype=object))
     status = np.full(n, "ready", dtype=object)
     detail = np.full(n, None, dtype=object)
-    rows = np.flatnonzero(invalid)
-    status[rows] = "invalid_number"
-    detail[rows] = _objects(_explain_each([raw_phones[i] for i in rows.tolist()]))
-    open_ = ~invalid
-
-    # The first row with a number is the one sent; rows rejected above do not count.
-    candidates = np.flatnonzero(open_)
-    codes, _ = pd.factorize(numbers[candidates], use_na_sentinel=False)
-    # factorize numbers the distinct values in order of first appearance, so a row is the
-    # first with its number exactly when its code is higher than every code before it.
-    seen = np.maximum.accumulate(codes)
-    first = np.ones(len(codes), dtype=bool)
-    first[1:] = codes[1:] > seen[:-1]
-    first_rows = index.to_numpy()[candidates[first]]  # by code
-    repeats = ~first
-    rows = candidates[repeats]
-    status[rows] = "duplicate"
-    firsts = first_rows[codes[repeats]].tolist()
-    detail[rows] = _objects([f"same number as row {r}" for r in firsts])
-    open_[rows] = False
-
-    gaps = _objects(missing)
-    rows = np.flatnonzero(open_ & np.not_equal(gaps, None))
-    status[rows] = "missing_field"
-    empty = {name: f"{name} is empty" for name in template.columns}
-    detail[rows] = _objects([empty[name] for name in gaps[rows].tolist()])
-    open_[rows] = False
-
-    opted_out = rules.suppression.numbers if rules.suppression is not None else frozenset()
-    if opted_out:
-        rows = np.flatnonzero(open_ & pd.Series(numbers, copy=False).isin(opted_out).to_numpy())
-        status[rows] = "opted_out"
-        detail[rows] = f"on the opt-out list ({', '.join(rules.suppress_names)})"
-        open_[rows] = False
-
-    # The provider would truncate or refuse it; say so before a credit is spent.
-    parts = _objects(segments)
-    long = [i for i, count in enumerate(segments) if count is not None and count > MAX_PARTS]
-    rows = np.asarray(long, dtype=np.intp)[open_[long]] if long else np.empty(0, np.intp)
-    status[rows] = "rejected"
-    detail[rows] = _objects([f"not sent: {encoding.length_problem(messages[i])}"
-                             for i in rows.tolist()])
-    open_[rows] = False
-
-    dlt_ids = np.full(n, None, dtype=object)
-    if rules.dlt is not None:
-        ready = np.flatnonzero(open_)
-        ids, reasons = rules.dlt.match_many([messages[i] for i in ready.tolist()])
-        found = _objects(ids)
-        matched = np.not_equal(found, None)
-        dlt_ids[ready[matched]] = found[matched]
-        rows = ready[~matched]
-        status[rows] = "template_mismatch"
-        detail[rows] = _objects(reasons)[~matched]
-        open_[rows] = False
+    open_ = np.ones(n, dtype=bool)
+    for name, rule in STATUS_RULES:
+        claimed, why = rule(rows, open_)
+        status[claimed] = name
+        detail[claimed] = why
+        open_[claimed] = False
 
     # Every row still open is ready: it costs its parts, and a Unicode one says why it is.
+    parts = _objects(segments)
     credits = np.full(n, None, dtype=object)
     credits[open_] = parts[open_]
-    rows = np.flatnonzero(open_ & (_objects(encodings) == encoding.UCS2))
-    notes = encoding.describe_unicode_many([messages[i] for i in rows.tolist()])
+    unicode_rows = np.flatnonzero(open_ & (_objects(encodings) == encoding.UCS2))
+    notes = encoding.describe_unicode_many([messages[i] or "" for i in unicode_rows.tolist()])
     if rules.gsm_only:
         notes = [f"still {note}, after --gsm-only" for note in notes]
-    detail[rows] = _objects(notes)
+    detail[unicode_rows] = _objects(notes)
 
     empty_column = np.full(n, None, dtype=object)
     results = pd.DataFrame(
         {
-            "phone_e164": numbers,
+            "phone_e164": rows.numbers,
             "message": _objects(messages),
             "encoding": _objects(encodings),
             "segments": parts,
@@ -156,7 +199,7 @@ def prepare(sheet: Sheet, template: Template, rules: Rules | None = None, *,
             "sent_at": empty_column.copy(),
             "delivery_status": empty_column.copy(),
             "credits": credits,
-            "dlt_template_id": dlt_ids,
+            "dlt_template_id": rows.dlt_ids,
             "delivered_at": empty_column.copy(),
         },
         index=index,

@@ -1,6 +1,6 @@
 """Providers: the real Textlocal API, and the sandbox that speaks it on loopback.
 
-`open_provider()` hands out a ready `TextlocalClient` for either, so the rest of the job never
+`open_provider()` hands out a ready `Provider` (base.py) for either, so the rest of the job never
 knows which one it talks to, plus the *account* its messages are charged to: the scope of the
 journal's "never the same text to the same number twice" (docs/journal.md).
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.errors import InputError
+from pipeline.providers.base import Provider
 
 if TYPE_CHECKING:
     from pipeline.sandbox.store import OutboxPurge
@@ -50,7 +51,7 @@ class Connection:
     """A client plus a one-line description of where its messages go."""
 
     name: str
-    client: object  # TextlocalClient; typed loosely so importing this package stays cheap
+    client: Provider
     description: str
     account: str  # whose messages these are: textlocal_account, or the sandbox's outbox
 

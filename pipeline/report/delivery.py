@@ -18,13 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
+from pipeline.clock import IST, Clock, system_clock
 from pipeline.errors import ProviderError, TransportError
-from pipeline.providers.textlocal.client import TextlocalClient
+from pipeline.providers.base import Provider
 from pipeline.report.workbook import read_workbook, workbook_lock, write_results
 from pipeline.sending.journal import (
     Delivery,
@@ -36,7 +38,6 @@ from pipeline.sending.journal import (
 from pipeline.sending.retry import RetryPolicy, call_with_retries
 from pipeline.settings import default_journal
 from pipeline.sms import phones
-from pipeline.sms.window import Clock
 from pipeline.statuses import ACCEPTED, DELIVERY_CODES, DELIVERY_STATUSES, FINAL_DELIVERY
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,9 @@ log = logging.getLogger(__name__)
 # too [I]): it has not left yet, so it is pending, and asked about again next time.
 _ALIASES = {"scheduled": "pending"}
 BAD_KEY = 3  # "Invalid login details" (§4): every further lookup would fail the same way
-IST = timezone(timedelta(hours=5, minutes=30))  # Textlocal India's dates are IST [I, §5.4]
 RATE_ITEM, CHECKED_ITEM = "delivery rate", "delivery checked at"
 
 Progress = Callable[[int], None]
-
-
-def local_now() -> datetime:
-    """The current time in the machine's zone, like the other times in the Summary."""
-    return datetime.now().astimezone()
 
 
 @dataclass
@@ -97,9 +92,9 @@ class _Found:
 class _Rows:
     """The workbook's columns this module reads and writes, as lists (no per-row pandas)."""
 
-    status: list
-    delivery: list
-    delivered_at: list
+    status: list[Any]
+    delivery: list[Any]
+    delivered_at: list[Any]
     ids: list[str | None]
     batches: list[str | None]
     numbers: list[str | None]  # E.164
@@ -139,14 +134,14 @@ def iso_date(value: object) -> str | None:
 
 def update_delivery(
     results_path: str | Path,
-    client: TextlocalClient,
+    client: Provider,
     *,
     journal: str | Path | None = None,
     concurrency: int = 4,
     progress: Progress | None = None,
     on_start: Progress | None = None,
     retry: RetryPolicy | None = None,
-    clock: Clock = local_now,
+    clock: Clock = system_clock,
 ) -> DeliveryReport:
     """Ask the provider about every sent row whose delivery is not final; update the workbook.
 
@@ -164,7 +159,7 @@ def update_delivery(
         return _update(path, client, journal, concurrency, progress, on_start, retry, clock)
 
 
-def _update(path: Path, client: TextlocalClient, journal: str | Path | None, concurrency: int,
+def _update(path: Path, client: Provider, journal: str | Path | None, concurrency: int,
             progress: Progress | None, on_start: Progress | None, retry: RetryPolicy | None,
             clock: Clock) -> DeliveryReport:
     stamp = _stamp(path)
@@ -199,11 +194,12 @@ def _update(path: Path, client: TextlocalClient, journal: str | Path | None, con
         # Changed since we read it (saved from Excel, say): start again from the file as it
         # is now and lay what was learned over it, by message id, so no edit is lost.
         original, results, summary = read_workbook(path)
-        known = {rows.ids[i]: (rows.delivery[i], rows.delivered_at[i]) for i in learned
-                 if rows.ids[i] is not None}
+        by_id = {message_id: _Found(rows.delivery[i], rows.delivered_at[i])
+                 for i in learned if (message_id := rows.ids[i]) is not None}
         rows = _rows(results)
         accepted = [i for i, s in enumerate(rows.status) if s in ACCEPTED]
-        learned = {i: _Found(*known[rows.ids[i]]) for i in accepted if rows.ids[i] in known}
+        learned = {i: by_id[message_id] for i in accepted
+                   if (message_id := rows.ids[i]) is not None and message_id in by_id}
         for i, found in learned.items():
             rows.set(i, found.status, found.at)
     report.changed = rows.changed
@@ -216,8 +212,8 @@ def _update(path: Path, client: TextlocalClient, journal: str | Path | None, con
 
     # After the workbook: a journal that cannot be written must not cost the user the lookups.
     if journal_path is not None and learned:
-        updates = [(rows.ids[i], found.status, rows.delivered_at[i])
-                   for i, found in learned.items() if rows.ids[i] is not None]
+        updates = [(message_id, found.status, rows.delivered_at[i])
+                   for i, found in learned.items() if (message_id := rows.ids[i]) is not None]
         _record_journal(journal_path, updates, report)
     return report
 
@@ -272,7 +268,8 @@ def _apply_journal(rows: _Rows, open_rows: list[int], known: dict[str, Delivery]
     """Take final deliveries the journal already holds; return the rows still to ask about."""
     still = []
     for i in open_rows:
-        entry = known.get(rows.ids[i]) if rows.ids[i] is not None else None
+        message_id = rows.ids[i]
+        entry = known.get(message_id) if message_id is not None else None
         # The number must match too: a journal shared by providers may reuse a message id.
         status = delivery_status(entry.status) if entry is not None else None
         if entry is not None and status in FINAL_DELIVERY and entry.number == rows.numbers[i]:
@@ -288,8 +285,8 @@ def _plan(rows: _Rows, open_rows: list[int], report: DeliveryReport) -> list[_Lo
     by_batch: dict[str, list[int]] = {}
     lookups = []
     for i in open_rows:
-        if rows.batches[i] is not None:
-            by_batch.setdefault(rows.batches[i], []).append(i)
+        if (batch := rows.batches[i]) is not None:
+            by_batch.setdefault(batch, []).append(i)
         elif rows.ids[i] is not None:
             lookups.append(_Lookup((i,), message_id=rows.ids[i]))
         else:
@@ -302,14 +299,14 @@ def _plan(rows: _Rows, open_rows: list[int], report: DeliveryReport) -> list[_Lo
     return lookups
 
 
-def _ask_all(client: TextlocalClient, lookups: list[_Lookup], rows: _Rows, concurrency: int,
+def _ask_all(client: Provider, lookups: list[_Lookup], rows: _Rows, concurrency: int,
              retry: RetryPolicy, progress: Progress | None) -> tuple[dict[int, _Found], int]:
     """Run the lookups, `concurrency` at a time; what was learned per row, and rows not learned."""
     learned: dict[int, _Found] = {}
     failed = 0
     stop = threading.Event()
     todo = iter(lookups)
-    in_flight: dict[Future, _Lookup] = {}
+    in_flight: dict[Future[dict[int, _Found]], _Lookup] = {}
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="delivery")
     try:
         while True:
@@ -351,7 +348,7 @@ def _failed(lookup: _Lookup, rows: _Rows, exc: Exception) -> dict[int, _Found]:
     return {}
 
 
-def _ask(client: TextlocalClient, lookup: _Lookup, rows: _Rows, retry: RetryPolicy,
+def _ask(client: Provider, lookup: _Lookup, rows: _Rows, retry: RetryPolicy,
          stop: threading.Event) -> dict[int, _Found]:
     """One provider call (in a worker thread): what it says about each of the lookup's rows."""
     if stop.is_set():
@@ -373,8 +370,8 @@ def _ask(client: TextlocalClient, lookup: _Lookup, rows: _Rows, retry: RetryPoli
         found = _found(item) if isinstance(item, dict) else None
         if found is None:
             continue
-        if (message_id := _id(item.get("id"))) is not None:
-            by_id[message_id] = found
+        if (item_id := _id(item.get("id"))) is not None:
+            by_id[item_id] = found
         number = _digits(item.get("recipient"))
         if number is not None:
             # One number twice in a batch without ids cannot be told apart: ask nothing of it.
@@ -387,7 +384,7 @@ def _ask(client: TextlocalClient, lookup: _Lookup, rows: _Rows, retry: RetryPoli
     return answer
 
 
-def _found(item: dict) -> _Found | None:
+def _found(item: dict[str, Any]) -> _Found | None:
     """A status (and its date, when the provider gives one) from one message of an answer."""
     code = item.get("status")
     if code is None or str(code).strip() == "":

@@ -34,10 +34,11 @@ import threading
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
 
+from pipeline.clock import IST
 from pipeline.errors import InputError
 from pipeline.net.forms import read_form
 from pipeline.net.servers import BackgroundServer, QuietHandler, QuietServer
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 # Textlocal's status codes (textlocal-api.md §5.3) as the journal's delivery_status names; the
 # same names as the pull side (`smsbatch status`, delivery.py).
 DELIVERY_STATUS = DELIVERY_CODES  # a receipt's status is a delivery code too
-IST = timezone(timedelta(hours=5, minutes=30))  # receipt dates are India time [I, §5.4]
 MAX_BODY = 64 * 1024  # a receipt is four short fields
 BUSY_TIMEOUT = 5.0  # seconds to wait for a running send's journal transaction to commit
 # journal.py's correlation id: smsbatch-<journal id>-<run>-<chunk> (the journal id was added

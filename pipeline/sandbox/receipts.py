@@ -38,9 +38,10 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Protocol
 
+from pipeline.clock import IST
 from pipeline.errors import InputError
 from pipeline.net.servers import is_loopback_host
 
@@ -51,7 +52,6 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[Any]: ...
 
-IST = timezone(timedelta(hours=5, minutes=30))  # Textlocal India's dates are local time [I]
 BAD_RECEIPT_URL = 95  # [I] the sandbox's own code: Textlocal documents no URL check
 RECEIPT_ERRORS = {
     BAD_RECEIPT_URL: "Invalid receipt URL: the sandbox only calls back "

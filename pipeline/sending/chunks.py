@@ -28,16 +28,18 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
+from pipeline.clock import IST, Clock, iso_now, system_clock
 from pipeline.errors import NotSentError, OutcomeUnknown, ProviderError
-from pipeline.providers.textlocal.client import BULK_LIMIT, BulkResponse, Outgoing, TextlocalClient
+from pipeline.providers.base import BulkResponse, Outgoing, Provider
 from pipeline.sending.journal import Journal, JournalWriteError, Outcome, Pending, row_key
 from pipeline.sending.retry import RetryPolicy, call_with_retries
+from pipeline.settings import BULK_LIMIT
 from pipeline.sms import phones
-from pipeline.sms.window import IST, Clock, Window, system_clock
+from pipeline.sms.window import Window
 from pipeline.statuses import OUTCOME_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -153,7 +155,7 @@ def chunks(labels: Sequence[int], size: int) -> Iterator[list[int]]:
 
 def send_ready(
     results: pd.DataFrame,
-    client: TextlocalClient,
+    client: Provider,
     journal: Journal,
     run_id: int,
     settings: SendSettings,
@@ -229,7 +231,7 @@ def send_ready(
     return outcome
 
 
-def scheduled_for(settings: SendSettings) -> datetime | None | bool:
+def scheduled_for(settings: SendSettings) -> datetime | None | Literal[False]:
     """None: send now; a time: schedule for it; False: the window is shut, stop (promotional)."""
     if settings.window is None:
         return None
@@ -253,7 +255,7 @@ def start(results: pd.DataFrame, journal: Journal, run_id: int, rows: list[int],
                  schedule_time=schedule_time)
 
 
-def deliver(client: TextlocalClient, chunk: Chunk, settings: SendSettings) -> BulkResponse:
+def deliver(client: Provider, chunk: Chunk, settings: SendSettings) -> BulkResponse:
     """One request, retried only where a retry cannot duplicate a message (retry.py)."""
 
     def on_retry(attempt: int, error: Exception, delay: float) -> None:
@@ -274,7 +276,7 @@ def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
     error = future.exception()
     if error is None:
         response = future.result()
-        values = outcomes_from(response, chunk, test=settings.test)
+        values = outcomes_from(response, chunk, test=settings.test, clock=settings.clock)
         if response.balance is not None:
             outcome.balance = response.balance
         summary = "answered"
@@ -307,9 +309,10 @@ def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
             "written): a rerun treats it as unknown" for v in values]
 
 
-def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool) -> list[list]:
+def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool,
+                  clock: Clock = system_clock) -> list[list[Any]]:
     """Per row: [status, detail, message id, batch id, sent_at] from the provider's answer."""
-    sent_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    sent_at = iso_now(clock)  # when the provider's answer arrived
     status, note = "sent", TEST_DETAIL if test else None
     if chunk.schedule_time is not None:
         status = "scheduled"

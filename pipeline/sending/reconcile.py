@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from pipeline.providers.textlocal.answers import HistoryMessage
+from pipeline.clock import Clock, system_clock
+from pipeline.providers.base import HistoryMessage, Provider
 from pipeline.sending.journal import Entry, Journal, Outcome, row_key
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,12 @@ class Reconciled:
     runs: int = 0
 
 
-def reconcile(client: object, journal: str | Path | None = None, *,
-              settle: float = 900.0, now: datetime | None = None) -> Reconciled:
+def reconcile(client: Provider, journal: str | Path | None = None, *,
+              settle: float = 900.0, now: datetime | None = None,
+              clock: Clock = system_clock) -> Reconciled:
     """Ask the provider's history about every `unknown` row in the journal (default:
-    settings.default_journal) and record what it proves."""
-    now = now or datetime.now().astimezone()
+    settings.default_journal) and record what it proves; `now` (default `clock()`)."""
+    now = now or clock().astimezone()
     found = Reconciled()
     with Journal.open(journal) as book:
         runs = book.runs_with("unknown")
@@ -58,11 +60,11 @@ def reconcile(client: object, journal: str | Path | None = None, *,
     return found
 
 
-def _settle_run(client: object, unknown: list[Entry], *, settle: float, now: datetime,
+def _settle_run(client: Provider, unknown: list[Entry], *, settle: float, now: datetime,
                 found: Reconciled) -> list[Outcome]:
     attempted = [datetime.fromisoformat(e.attempted_at) for e in unknown if e.attempted_at]
     start = min(attempted, default=now) - SLACK
-    history = client.history(min_time=int(start.timestamp()),  # type: ignore[attr-defined]
+    history = client.history(min_time=int(start.timestamp()),
                              max_time=int((now + SLACK).timestamp()))
     by_number: dict[str, list[HistoryMessage]] = {}
     for message in history:

@@ -16,28 +16,19 @@ Choices where the spec is silent:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta
 
+from pipeline.clock import IST, Clock, system_clock
 from pipeline.errors import InputError
 
-# India has kept UTC+05:30 with no daylight saving since 1945, but the IANA zone (system
-# database, or the `tzdata` package where there is none) says so authoritatively.
-IST = ZoneInfo("Asia/Kolkata")
-DEFAULT_WINDOW = "10:00-21:00"
+__all__ = ["DEFAULT_WINDOW", "IST", "Clock", "Window", "system_clock"]
 
-Clock = Callable[[], datetime]  # returns an aware datetime ("now")
+DEFAULT_WINDOW = "10:00-21:00"
 
 _FORM = re.compile(r"\s*([0-9]{1,2})(?::([0-9]{2}))?\s*[-\u2013]\s*([0-9]{1,2})(?::([0-9]{2}))?\s*")
 _EN_DASH = "\u2013"
 _HINT = "give it as HH:MM-HH:MM in IST, e.g. --promo-window 10:00-21:00"
-
-
-def system_clock() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
 
 
 def _ist(when: datetime) -> datetime:

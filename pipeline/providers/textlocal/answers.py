@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from pipeline.errors import OutcomeUnknown, ProviderError
+from pipeline.providers.base import Accepted, BulkResponse, HistoryMessage, Refused
 
 READ_ADVICE = "this call sends nothing; rerun it when Textlocal answers"
 
@@ -35,49 +35,6 @@ _ADVICE = {
     "(no extra spaces or line breaks, each variable at most 30 characters) and rerun",
 }
 _GENERIC_ADVICE = "See https://api.textlocal.in/docs/ for the code, fix the cause and rerun"
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """Textlocal took the message for `number`."""
-
-    number: str
-    message_id: str
-    batch_id: str
-    cost: int | None
-
-
-@dataclass(frozen=True)
-class Refused:
-    """Textlocal refused the message for `number` (its error code and text)."""
-
-    number: str
-    code: int | None
-    message: str
-
-
-@dataclass(frozen=True)
-class BulkResponse:
-    """Per-number outcome of one bulk request, keyed by wire-form number."""
-
-    accepted: dict[str, Accepted]
-    refused: dict[str, Refused]
-    balance: int | None
-    total_cost: int | None
-    test_mode: bool
-
-
-@dataclass(frozen=True)
-class HistoryMessage:
-    """One message from Textlocal's own records (`/get_history_api/`, textlocal-api.md §5.5)."""
-
-    message_id: str
-    number: str  # digits, as sent ('919876543210')
-    batch_id: str | None
-    custom: str | None  # the `custom` value sent with it ("" reads as None)
-    status: str | None  # delivery status code (§5.3), e.g. "D"
-    sent_at: str | None  # as Textlocal shows it ("2013-07-04 14:31:18", IST)
-    content: str | None = None  # the message text exactly as the provider holds it
 
 
 def parse_bulk(body: dict) -> BulkResponse:

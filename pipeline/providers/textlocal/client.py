@@ -23,7 +23,6 @@ import json
 import os
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import urllib3.exceptions
 from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderError
 from pipeline.net.servers import is_loopback_host
 from pipeline.privacy import MIN_KEY_LENGTH, secret_pattern
+from pipeline.providers.base import Outgoing
 from pipeline.providers.textlocal.answers import (
     READ_ADVICE,
     Accepted,
@@ -49,6 +49,7 @@ from pipeline.providers.textlocal.answers import (
     sketch,
     unexpected,
 )
+from pipeline.settings import BULK_LIMIT
 
 __all__ = [
     "API_KEY_ENV", "BULK_LIMIT", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Accepted",
@@ -58,7 +59,6 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://api.textlocal.in/"
 POOL_SIZE = 16  # the most requests `send` keeps in flight (cli: --concurrency 1-16)
-BULK_LIMIT = 500  # bulk_json: "no more than 500 ... in each submission" (textlocal-api.md §3)
 HISTORY_MAX_PAGES = 1000  # 1M messages at the default page size: the job's design size
 READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_history_api",
                            "sandbox_account"})
@@ -72,15 +72,6 @@ MISSING_KEY = (
     "through Textlocal; use --provider sandbox to rehearse"
 )
 
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One personalised message; `number` in wire form ('919876543210')."""
-
-    number: str
-    text: str
-    custom: str | None = None
 
 
 class RateLimited(NotSentError):

@@ -62,3 +62,23 @@ def test_readme_lists_the_result_columns_and_statuses_in_order() -> None:
                                                                 "status", "detail")]
     for status in STATUSES:
         assert f"| `{status}` |" in text, f"README's status table lacks {status}"
+
+
+def test_the_readme_module_map_names_every_module_and_folder() -> None:
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("pipeline/                 the package"):]
+    block = block[: block.index("```")]
+    package = README.parent / "pipeline"
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package)
+        if path.name == "__init__.py" and relative.parent != Path("."):
+            continue  # a folder is named by its own line
+        if path.name == "__main__.py":
+            continue
+        if path.name not in block:
+            missing.append(str(relative))
+    folders = {p.relative_to(package).parts[0] for p in package.rglob("*.py")
+               if len(p.relative_to(package).parts) > 1}
+    missing += [f"{f}/" for f in sorted(folders) if f"{f}/" not in block]
+    assert missing == [], f"README's module map does not name: {missing}"

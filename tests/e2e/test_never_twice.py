@@ -31,10 +31,26 @@ def write_sheet(path: Path, numbers: list[str] = NUMBERS) -> Path:
     return path
 
 
+def child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TEXTLOCAL_")}
+
+
 def smsbatch(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTLOCAL_")}
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=child_env())
+
+
+def start_send(cwd: Path, *args: str) -> subprocess.Popen:
+    """`smsbatch send` in the background, its output piped."""
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "send", *args], cwd=cwd,
+                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_until_outbox_has_more_than(server: SandboxServer, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while len(server.outbox()) <= count and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def per_number(outbox: Path, text: str | None = None) -> Counter:
@@ -140,15 +156,10 @@ def test_a_second_send_through_a_link_to_a_journal_in_use_exits_at_once(tmp_path
     write_sheet(tmp_path / "c.csv")
     journal = tmp_path / "journal.sqlite"
     with SandboxServer(tmp_path / "outbox.sqlite", faults=Faults(latency=0.5)) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTLOCAL_")}
-        command = [sys.executable, "-m", "pipeline", "send", "c.csv", "-t", "t.txt",
-                   "--base-url", server.url, "--journal", str(journal), "--out", "first.xlsx",
-                   "--chunk-size", "5", "--concurrency", "1"]
-        with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) as first:
-            deadline = time.monotonic() + 60
-            while not server.outbox() and time.monotonic() < deadline:
-                time.sleep(0.02)
+        with start_send(tmp_path, "c.csv", "-t", "t.txt", "--base-url", server.url,
+                        "--journal", str(journal), "--out", "first.xlsx", "--chunk-size", "5",
+                        "--concurrency", "1") as first:
+            wait_until_outbox_has_more_than(server, 0)
             other = tmp_path / "other.sqlite"
             if link == "symlink":
                 other.symlink_to(journal)
@@ -277,14 +288,8 @@ def test_status_refuses_while_a_send_writes_the_workbook_and_loses_no_update(tmp
                 "--chunk-size", "10", "--concurrency", "1"]
         first = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--limit", "10", *base)
         assert first.returncode == 0, first.stderr
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTLOCAL_")}
-        with subprocess.Popen([sys.executable, "-m", "pipeline", "send", "c.csv", "-t",
-                               "t.txt", *base], cwd=tmp_path, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True) as rest:
-            deadline = time.monotonic() + 60
-            while len(server.outbox()) == 10 and time.monotonic() < deadline:
-                time.sleep(0.02)
+        with start_send(tmp_path, "c.csv", "-t", "t.txt", *base) as rest:
+            wait_until_outbox_has_more_than(server, 10)
             status = smsbatch(tmp_path, "status", str(workbook), "--base-url", server.url)
             _, err = rest.communicate(timeout=120)
         assert rest.returncode == 0, err
@@ -339,15 +344,10 @@ def test_a_full_disk_mid_send_is_one_line_nothing_twice_nothing_lost(tmp_path, s
     write_sheet(tmp_path / "c.csv")
     journal = small_disk / "journal.sqlite"
     with SandboxServer(tmp_path / "outbox.sqlite", faults=Faults(latency=0.3)) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTLOCAL_")}
-        command = [sys.executable, "-m", "pipeline", "send", "c.csv", "-t", "t.txt",
-                   "--base-url", server.url, "--journal", str(journal), "--out", "r.xlsx",
-                   "--chunk-size", "5", "--concurrency", "1"]
-        with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) as run:
-            deadline = time.monotonic() + 60
-            while not server.outbox() and time.monotonic() < deadline:
-                time.sleep(0.01)
+        with start_send(tmp_path, "c.csv", "-t", "t.txt", "--base-url", server.url,
+                        "--journal", str(journal), "--out", "r.xlsx", "--chunk-size", "5",
+                        "--concurrency", "1") as run:
+            wait_until_outbox_has_more_than(server, 0)
             filler = fill(small_disk)
             out, err = run.communicate(timeout=120)
         assert run.returncode == 3, (out, err)

@@ -9,7 +9,7 @@
         └── OutcomeUnknown   may have been sent: never resend blindly
 
 Messages name the file, row or column and say what to do next. They never contain the
-API key (see contract §8).
+API key (see docs/contract.md, "Secrets and privacy").
 """
 
 from __future__ import annotations

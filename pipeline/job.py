@@ -2,8 +2,9 @@
 
 `load()` reads and prepares (prepare.py: every row's status, message and credits, no network);
 `check()` and `send()` are what the CLI and the notebooks call; each returns a `BatchResult`
-and writes the results workbook (contract §6). `send()` journals every request (journal.py,
-sending.py) so a rerun resumes instead of resending (contract §7).
+and writes the results workbook (docs/contract.md, "The results workbook"). `send()` journals
+every request (journal.py, sending.py) so a rerun resumes instead of resending
+(docs/contract.md, "Sending, journal and resume").
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ class BatchResult:
 
 def default_out_path(sheet_path: Path, now: datetime | None = None,
                      folder: Path = OUTPUT_DIR) -> Path:
-    """`output/<sheet-stem>-results-<YYYYmmdd-HHMMSS>.xlsx` (docs/contract.md, options)."""
+    """`output/<sheet-stem>-results-<YYYYmmdd-HHMMSS>.xlsx` (docs/contract.md, "Commands and
+    options")."""
     now = now or datetime.now()
     path = folder / f"{sheet_path.stem}-results-{now:%Y%m%d-%H%M%S}.xlsx"
     serial = 2
@@ -189,7 +191,8 @@ def build_summary(
     balance: int | None,
     clock: Clock = system_clock,
 ) -> list[tuple[str, object]]:
-    """The Summary sheet's rows (contract §6): counts, messages, credits, who, what, when."""
+    """The Summary sheet's rows: counts, messages, credits, who, what, when (docs/contract.md,
+    "The results workbook")."""
     results = prepared.results
     status = results["status"].to_numpy()
     found = Counter(status.tolist())
@@ -346,7 +349,8 @@ def check_window(rules: Rules, clock: Clock) -> None:
 
 
 def preflight_balance(client: Provider, credits: int, *, skip: bool) -> int | None:
-    """The provider's balance, refusing a run it cannot pay for (issue 5: before any send)."""
+    """The provider's balance, refusing a run it cannot pay for before anything is sent
+    (docs/contract.md, "India's rules": no credit spent on a run that cannot finish)."""
     if skip:
         return None
     balance = client.balance()

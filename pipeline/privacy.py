@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 API_KEY_ENV = "TEXTLOCAL_API_KEY"
 MIN_KEY_LENGTH = 6  # shorter values would mask ordinary words; no real key is that short
 
-# 10 digits starting 6-9 (an Indian mobile, contract §4), optionally after +91/91/0, maybe
-# split 5+5 by a space or dash, and not part of a longer run of digits. Already masked
-# numbers (`+91******3210`) do not match.
+# 10 digits starting 6-9 (an Indian mobile, docs/contract.md, "Phone numbers"), optionally
+# after +91/91/0, maybe split 5+5 by a space or dash, and not part of a longer run of digits.
+# Already masked numbers (`+91******3210`) do not match.
 PHONE = re.compile(r"(?<![\d*])(?:\+91[ -]?|91[ -]?|0)?([6-9]\d{4})[ -]?(\d{5})(?!\d)")
 
 

@@ -4,7 +4,7 @@ The journal and the outbox keep phone numbers (and the outbox message texts) aft
 is over. India's Digital Personal Data Protection Act, 2023 (s. 8(7)) asks that personal data
 be erased once the purpose it was collected for is served; `smsbatch purge` does that. Deleted
 rows are gone from the files themselves (VACUUM, then the write-ahead log emptied), not only
-from the tables (contract §8).
+from the tables (docs/contract.md, "Secrets and privacy").
 
 While a send holds the journal (its lock, journal.py) nothing is purged. A purged journal row
 is forgotten: rerunning that old send would send its rows again.

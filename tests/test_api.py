@@ -6,6 +6,8 @@ import importlib
 import subprocess
 import sys
 
+import pytest
+
 import pipeline
 
 
@@ -16,6 +18,7 @@ def test_all_is_literal_and_every_name_resolves():
             importlib.import_module(pipeline._EXPORTS[name]), name)
 
 
+@pytest.mark.slow
 def test_the_send_function_is_not_shadowed_by_the_sending_stage():
     # In a fresh interpreter: import the stage first, then ask for the function.
     script = ("import pipeline.sending.chunks, pipeline; import pipeline.job as j; "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import click
@@ -82,3 +85,83 @@ def test_the_readme_module_map_names_every_module_and_folder() -> None:
                if len(p.relative_to(package).parts) > 1}
     missing += [f"{f}/" for f in sorted(folders) if f"{f}/" not in block]
     assert missing == [], f"README's module map does not name: {missing}"
+
+
+# -- Citations: comments cite docs/ sections that exist, nothing outside the repository --------
+
+ROOT = README.parent
+CITING_TREES = ("pipeline", "tests", "benchmarks", "scripts")
+# What citations of the old out-of-repository spec looked like: its section signs, its file
+# name and its one-letter certainty tags in brackets.
+FOREIGN = re.compile(r"§|textlocal-api|\[[ICV](?:\]|,)")
+# `docs/<name>.md`, then optionally the quoted `## ` headings it cites: `, "Heading"`,
+# ` ("Heading", "Other")` or `, "Heading" and "Other"`.
+CITATION = re.compile(
+    r'(?<![\w/.-])docs/([\w-]+\.md)(?:[,:]?\s*\(?)((?:"[^"]+"(?:,\s*|\s+and\s+)?)*)')
+
+
+def python_files() -> list[Path]:
+    return sorted(p for tree in CITING_TREES for p in (ROOT / tree).rglob("*.py"))
+
+
+def prose(path: Path) -> list[tuple[int, str]]:
+    """(first line, text) of every comment block and docstring of a Python file, each block's
+    lines joined with single spaces so a citation wrapped over two lines reads as one."""
+    source = path.read_text(encoding="utf-8")
+    blocks: list[tuple[int, str]] = []
+    last = -2
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type != tokenize.COMMENT:
+            continue
+        text = token.string.lstrip("#").strip()
+        if token.start[0] == last + 1 and blocks:
+            blocks[-1] = (blocks[-1][0], f"{blocks[-1][1]} {text}")
+        else:
+            blocks.append((token.start[0], text))
+        last = token.start[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=False)
+            if docstring is not None:
+                blocks.append((node.body[0].lineno, " ".join(docstring.split())))
+    return blocks
+
+
+def headings(name: str) -> set[str]:
+    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    return set(re.findall(r"^## (.+?)\s*$", text, flags=re.M))
+
+
+def test_comments_cite_nothing_outside_the_repository() -> None:
+    # Comments and docstrings only: GSM 03.38's alphabet has a real section sign in it.
+    found = [f"{path.relative_to(ROOT)}:{line}: {match.group()!r}"
+             for path in python_files() for line, text in prose(path)
+             for match in FOREIGN.finditer(text)]
+    for path in [ROOT / "README.md", *sorted((ROOT / "benchmarks").glob("*.md"))]:
+        found += [f"{path.relative_to(ROOT)}: {match.group()!r}"
+                  for match in FOREIGN.finditer(path.read_text(encoding="utf-8"))]
+    assert found == [], "cite docs/provider-api.md or docs/contract.md instead"
+
+
+def test_every_cited_docs_file_and_heading_exists() -> None:
+    texts = [(f"{path.relative_to(ROOT)}:{line}", text)
+             for path in python_files() for line, text in prose(path)]
+    cited = 0
+    problems = []
+    for where, text in texts:
+        for match in CITATION.finditer(text):
+            name = match.group(1)
+            if not (ROOT / "docs" / name).is_file():
+                problems.append(f"{where}: docs/{name} does not exist")
+                continue
+            for heading in re.findall(r'"([^"]+)"', match.group(2)):
+                cited += 1
+                if heading not in headings(name):
+                    problems.append(f'{where}: docs/{name} has no "## {heading}"')
+    # Every docs/ file named anywhere in pipeline/, code included, must exist too.
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        for match in CITATION.finditer(path.read_text(encoding="utf-8")):
+            if not (ROOT / "docs" / match.group(1)).is_file():
+                problems.append(f"{path.relative_to(ROOT)}: docs/{match.group(1)} does not exist")
+    assert problems == []
+    assert cited > 50, "the citation pattern no longer finds the code's citations"

@@ -2,7 +2,7 @@
 
 The code masks numbers itself where it logs them (`phones.mask`); this filter is the safety
 net for every other line, ours and third-party ones alike (urllib3 logs each request at -v).
-It rewrites each record before it is formatted (contract §8):
+It rewrites each record before it is formatted (docs/contract.md, "Secrets and privacy"):
 
 - Indian mobile numbers, bare or with +91 / 91 / 0 and a space or dash, become
   `+91******3210`, in the message, its arguments and any traceback text;

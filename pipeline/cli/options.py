@@ -36,7 +36,8 @@ def main(verbose: bool) -> None:
     """Send personalised SMS in bulk from an Excel or CSV contact sheet (Textlocal, India)."""
     from pipeline.cli import logs
 
-    logs.configure(verbose)  # numbers and the key masked in every log line (contract §8)
+    # Numbers and the key masked in every log line (docs/contract.md, "Secrets and privacy").
+    logs.configure(verbose)
 
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,6 +1,7 @@
 """Prepare: every input row → number, message, parts, credits and a status, before any sending.
 
-Statuses are decided in this order, the first that applies wins (contract §4–§6, issue 5):
+Statuses (docs/contract.md, "Statuses"; the last three from "India's rules" there) are
+decided in this order, the first that applies wins:
 `invalid_number` (can never be sent) → `duplicate` (the first row with a number is the one
 sent) → `missing_field` (an empty cell the template needs) → `opted_out` (on a suppression
 list) → `rejected` (longer than the provider's maximum) → `template_mismatch` (fits no
@@ -25,7 +26,9 @@ from pipeline.statuses import RESULT_COLUMNS
 from pipeline.validate import schema
 from pipeline.validate.rules import Rules, template_warnings
 
-MAX_PARTS = 5  # 765 GSM-7 characters or 335 Unicode: the provider's maximum (§7)
+# 765 GSM-7 characters or 335 Unicode: the provider's maximum (docs/provider-api.md,
+# "Message length, encoding and credits").
+MAX_PARTS = 5
 
 
 @dataclass

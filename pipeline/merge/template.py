@@ -1,8 +1,9 @@
-"""Message templates: parse `{Column Header}` placeholders and render them per row (contract §5).
+"""Message templates: parse `{Column Header}` placeholders and render them per row.
 
-Our own small parser rather than `str.format`: headers may contain spaces, dots and colons
-(`{Mobile No.}`, `{Time: slot}`), and cells must render the way the user sees them in Excel
-(1499.0 → `1499`, dates as `YYYY-MM-DD`), which `format_map` does not do.
+The syntax and rendering promised: docs/contract.md, "Template". Our own small parser rather
+than `str.format`: headers may contain spaces, dots and colons (`{Mobile No.}`,
+`{Time: slot}`), and cells must render the way the user sees them in Excel (1499.0 → `1499`,
+dates as `YYYY-MM-DD`), which `format_map` does not do.
 """
 
 from __future__ import annotations
@@ -83,10 +84,13 @@ class Template:
         self, columns: Mapping[str, Sequence[object]], n: int
     ) -> tuple[list[str | None], list[str | None]]:
         """Render n rows from column lists: (messages, missing); a row with an empty used cell
-        gets message None and, in `missing`, the first such column (contract §5)."""
+        gets message None and, in `missing`, the first such column (docs/contract.md,
+        "Template")."""
         placeholders = [p for p in self.parts if isinstance(p, Placeholder)]
         if not placeholders:
-            return [self.parts[0] if self.parts else ""] * n, [None] * n
+            text = self.parts[0] if self.parts else ""
+            assert isinstance(text, str)  # no placeholders: the parts are text only
+            return [text] * n, [None] * n
         data: dict[str, list[object]] = {}
         for col in self.columns:
             if col not in columns:
@@ -111,8 +115,8 @@ class Template:
                       for p in self.parts)
         cols = [rendered[p.column, p.spec] for p in placeholders]
         messages: list[str | None] = [fmt % t for t in zip(*cols, strict=True)]
-        for i, col in enumerate(missing):
-            if col is not None:
+        for i, empty_col in enumerate(missing):
+            if empty_col is not None:
                 messages[i] = None
         return messages, missing
 
@@ -269,7 +273,9 @@ def _renderer(tp: type) -> Callable[[object], str]:
 
 
 def _default(value: object) -> str:
-    return _renderer(type(value))(value)
+    # `type`, not the inferred type[object]: mypy does not see a class as Hashable
+    tp: type = type(value)
+    return _renderer(tp)(value)
 
 
 # ---- format specs -----------------------------------------------------------------------
@@ -317,7 +323,7 @@ def _with_spec(value: object, spec: str, text: str) -> str:
         return format(value, spec)
     if not isinstance(value, str):
         return text
-    # CSV cells are strings: format them as what they look like (contract §5).
+    # CSV cells are strings: format them as what they look like (docs/contract.md, "Template").
     if _NUMBER.fullmatch(text):
         number = int(text) if text.lstrip("+-").isdigit() else float(text)
         try:
@@ -341,7 +347,7 @@ def _render_column(values: list[object], spec: str | None) -> list[str]:
             return list(map(_float, values))  # type: ignore[arg-type]
     elif types == {float} or types == {int}:
         try:
-            return [format(v, spec) if v == v else "" for v in values]  # type: ignore[misc]
+            return [format(v, spec) if v == v else "" for v in values]
         except (ValueError, TypeError, OverflowError):
             pass  # e.g. `d` on 1499.0: render_value knows the fallbacks
     numeric = [t for t in types if issubclass(t, Number | np.number | np.bool_)]
@@ -377,8 +383,9 @@ def _resolve(inner: str, by_name: Mapping[str, str]) -> Placeholder | None:
     """The placeholder `inner` names: the whole text if it is a header, else header:spec."""
     if inner in by_name:
         return Placeholder(by_name[inner])
-    # The spec follows the last colon (contract §5); when that leaves no header, an earlier
-    # colon is tried, so `{Slot:%H:%M}` works too. Never ambiguous: longest header wins.
+    # The spec follows the last colon (docs/contract.md, "Template"); when that leaves no
+    # header, an earlier colon is tried, so `{Slot:%H:%M}` works too. Never ambiguous: longest
+    # header wins.
     end = len(inner)
     while (colon := inner.rfind(":", 0, end)) != -1:
         column = inner[:colon].strip()

@@ -1,8 +1,9 @@
 """Form bodies for the two small HTTP servers we run: the sandbox and the receipt listener.
 
-Textlocal takes `application/x-www-form-urlencoded` and `multipart/form-data` alike and reads
-parameter names case-insensitively (`apikey` / `apiKey`, textlocal-api.md §1); its receipt
-callbacks are forms too (§5.4). Both servers parse them here, the same way.
+Textlocal takes `application/x-www-form-urlencoded` and `multipart/form-data` alike and (we
+assume) reads parameter names case-insensitively (`apikey` / `apiKey`; docs/provider-api.md,
+"Transport and authentication"); its receipt callbacks are forms too
+(docs/provider-api.md, "Delivery receipts"). Both servers parse them here, the same way.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The job, sending, delivery and reconciliation depend on this protocol, never on 
 client. `TextlocalClient` implements it (providers/textlocal/), and so does the sandbox, by
 speaking Textlocal's API on loopback; unit tests may hand in any object of this shape.
 Failures are the errors in pipeline/errors.py: ProviderError stops a run, NotSentError is safe
-to retry, OutcomeUnknown may have been sent (docs/provider-api.md, "Errors").
+to retry, OutcomeUnknown may have been sent (docs/provider-api.md, "Rate limits and retries").
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class BulkResponse:
 
 @dataclass(frozen=True)
 class HistoryMessage:
-    """One message from the provider's own records (docs/provider-api.md, "History")."""
+    """One message from the provider's own records (docs/provider-api.md, "Message history")."""
 
     message_id: str
     number: str  # digits, as sent ('919876543210')

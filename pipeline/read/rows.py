@@ -1,7 +1,8 @@
-"""Bytes to rows: open a workbook with python-calamine, decode and split a CSV file (contract §3).
+"""Bytes to rows: open a workbook with python-calamine, decode and split a CSV file.
 
-sheet.py finds the header in these rows and builds the frame; suppress.py reads its lists
-through them too. Every workbook passes `safety.check_workbook` before calamine parses it.
+The formats promised are in docs/contract.md, "Reading the sheet". sheet.py finds the header in
+these rows and builds the frame; suppress.py reads its lists through them too. Every workbook
+passes `safety.check_workbook` before calamine parses it.
 
 Choices where the contract is silent:
 - CSV is parsed strictly: a quote that is never closed, or text after a closing quote, stops
@@ -22,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import python_calamine
@@ -36,7 +38,7 @@ from pipeline.read.safety import (
 )
 
 # Not .ods: calamine expands its repeated cells (a 2 KB file can ask for ~12 GB) and the
-# contract does not promise it (§3).
+# contract does not promise it (docs/contract.md, "Reading the sheet").
 EXCEL_SUFFIXES = frozenset({".xlsx", ".xlsm", ".xls"})
 TEXT_SUFFIXES = frozenset({".csv", ".txt"})
 MAX_CELL_CHARS = 32_767  # Excel's limit for the text of one cell
@@ -90,7 +92,7 @@ def open_workbook(label: str, data: bytes) -> python_calamine.CalamineWorkbook:
         ) from exc
 
 
-def sheet_rows(label: str, book: python_calamine.CalamineWorkbook, name: str) -> list[list]:
+def sheet_rows(label: str, book: python_calamine.CalamineWorkbook, name: str) -> list[list[Any]]:
     """Every row of a worksheet from A1 on, so list index + 1 is the Excel row number."""
     try:
         return book.get_sheet_by_name(name).to_python(skip_empty_area=False)
@@ -140,8 +142,8 @@ def read_csv(label: str, data: bytes) -> CsvRows:
 
 def decode_text(label: str, data: bytes) -> tuple[str, bool]:
     """The file's text, and whether its encoding has one byte per character or fewer."""
-    # Contract §3: UTF-8 with or without BOM, else cp1252. Excel's "Unicode Text" export
-    # (UTF-16) is accepted too.
+    # docs/contract.md, "Reading the sheet": UTF-8 with or without BOM, else cp1252. Excel's
+    # "Unicode Text" export (UTF-16) is accepted too.
     if data.startswith((ZIP_MAGIC, OLE_MAGIC)):
         raise InputError(
             f"{label}: is an Excel workbook, not CSV text; rename it to .xlsx "

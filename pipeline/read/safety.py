@@ -1,7 +1,8 @@
 """Refuse hostile workbooks before a parser sees them: zip bombs, DTDs, encrypted OLE files.
 
 Every Excel file the job reads (contact sheet, --suppress list) passes `check_workbook` first;
-each refusal is one InputError line saying what to do (contract §2: exit 2, no traceback).
+each refusal is one InputError line saying what to do (exit 2, no traceback:
+docs/contract.md, "Exit codes").
 
 What is checked, and why here rather than left to the reader (python-calamine):
 - zip containers (.xlsx, .xlsm): the number of parts, read from the end-of-central-
@@ -158,6 +159,7 @@ def _declared_entries(data: bytes) -> int | None:
     end = _find_eocd(data)
     if end < 0 or end + 22 > len(data):
         return None
+    entries: int
     (entries,) = struct.unpack_from("<H", data, end + 10)
     locator = end - 20
     if entries == 0xFFFF and locator >= 0 and data.startswith(_EOCD64_LOCATOR, locator):
@@ -243,7 +245,7 @@ def _check_ole(label: str, data: bytes) -> None:
 def _has_stream(data: bytes, name: str) -> bool:
     """Whether the OLE file's directory has a stream of this name.
 
-    A directory entry is 128 bytes, aligned on 128 in the file (MS-CFB §2.6): the name in
+    A directory entry is 128 bytes, aligned on 128 in the file (MS-CFB 2.6): the name in
     UTF-16LE padded to 64 bytes, its byte length, then the object type (2 = stream).
     """
     raw = (name + "\0").encode("utf-16-le")

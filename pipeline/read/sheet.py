@@ -1,10 +1,11 @@
 """Read the contact sheet (xlsx/xlsm/xls or csv/txt) into a frame keyed by source row.
 
-Contract §3: cells are read as the user sees them (a phone stored as a number is kept as a
-number, a date cell is a date), fully blank rows are skipped, headers are trimmed.
-The input file is read once, into memory, and never written (§8). Bytes become rows in
-sheet_readers.py (calamine for workbooks, after the checks in safety.py; csv for text);
-this module finds the header and the phone column and builds the frame.
+docs/contract.md, "Reading the sheet": cells are read as the user sees them (a phone stored as
+a number is kept as a number, a date cell is a date), fully blank rows are skipped, headers are
+trimmed. The input file is read once, into memory, and never written (docs/contract.md,
+"Secrets and privacy"). Bytes become rows in sheet_readers.py (calamine for workbooks, after
+the checks in safety.py; csv for text); this module finds the header and the phone column and
+builds the frame.
 
 Choices where the contract is silent:
 - a cell holding only whitespace (NBSP included) is empty: None, like an empty cell;
@@ -26,7 +27,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,8 @@ __all__ = [
     "file_sha256", "load_sheet",
 ]
 
-# Usual names of a phone column, normalised by _normalise_header (contract §2 --phone-column).
+# Usual names of a phone column, normalised by _normalise_header (--phone-column in
+# docs/contract.md, "Commands and options").
 PHONE_HEADER_NAMES: frozenset[str] = frozenset({
     "mobile", "mobileno", "mobilenumber", "mobilenum",
     "phone", "phoneno", "phonenumber",
@@ -147,7 +149,7 @@ def _header_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return cast(str, value.isoformat())
     return str(value).strip()
 
 
@@ -265,7 +267,7 @@ def _build_frame(
         header = header_cells[col] if col < len(header_cells) else None
         name = column_letter(col) if _is_blank(header) else repr(_header_text(header))
         place = (
-            f"line {lines[row]}, column {name}" if all_text
+            f"line {lines[row]}, column {name}" if lines is not None  # i.e. all_text
             else f"{where}cell {column_letter(col)}{numbers[row]} (column {name})"
         )
         raise InputError(
@@ -293,7 +295,8 @@ def _build_frame(
             f"{label}: {where}has a header row but no data rows; add contacts below it"
         )
     if not rows_kept.all() or len(keep) != width:
-        grid = grid[np.ix_(rows_kept, keep)]
+        # keep as an intp array: what ix_ makes of the list anyway, and what its stubs accept
+        grid = grid[np.ix_(rows_kept, np.asarray(keep, dtype=np.intp))]
     index = pd.Index(numbers[rows_kept], name="source_row", dtype="int64")
     # copy=False: the grid is ours alone, and a copy of 1M x 16 cells costs a tenth of a second
     return pd.DataFrame(grid, columns=_unique(headers), index=index, dtype=object, copy=False)
@@ -304,9 +307,10 @@ def _build_frame(
 
 def _pick_sheet(
     label: str, book: python_calamine.CalamineWorkbook, phone_column: str | None
-) -> tuple[str, list[list], int]:
-    """Default sheet (contract §2): the first visible worksheet whose header row names a
-    phone column. Hidden and chart sheets are read only when named with --sheet."""
+) -> tuple[str, list[list[Any]], int]:
+    """Default sheet (docs/contract.md, "Commands and options"): the first visible worksheet
+    whose header row names a phone column. Hidden and chart sheets are read only when named
+    with --sheet."""
     visible = [
         m.name for m in book.sheets_metadata
         if m.typ == python_calamine.SheetTypeEnum.WorkSheet
@@ -376,7 +380,8 @@ def _load_csv(label: str, data: bytes, phone_column: str | None) -> pd.DataFrame
         raise InputError(
             f"{label}: file has only blank lines; put a header row and contacts in it"
         )
-    # Contract §6: for CSV, source_row is the line number with the header as line 1.
+    # For CSV, source_row is the line number with the header as line 1 (docs/contract.md,
+    # "The results workbook").
     lines = starts[header + 1 :]
     numbers = np.asarray(lines, dtype=np.int64) - starts[header] + 1
     return _build_frame(

@@ -2,12 +2,13 @@
 
 `smsbatch status RESULTS.xlsx` is `update_delivery()`. Only rows the provider accepted (`sent`,
 `scheduled`) whose delivery is not final yet are asked about, and politely: the rows of one
-batch with one `/status_batch/` call (textlocal-api.md §5.2), a batch holding one of our rows
-(bulk_json makes one batch per message, §3) with `/status_message/`, which also gives the
-status's date (§5.1); a bounded number of lookups in flight. The workbook is replaced
-atomically with every other cell as it was (results.py). The send journal, when there is one
-and no send holds it, remembers what was learned, so a later check skips settled messages even
-if the workbook was replaced by an older copy.
+batch with one `/status_batch/` call (docs/provider-api.md, "Status of a batch"), a batch
+holding one of our rows (bulk_json makes one batch per message) with `/status_message/`, which
+also gives the status's date (docs/provider-api.md, "Status of one message"); a bounded
+number of lookups in flight. The workbook is replaced atomically with every other cell as it
+was (results.py). The send journal, when there is one and no send holds it, remembers what was
+learned, so a later check skips settled messages even if the workbook was replaced by an older
+copy.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ from pipeline.statuses import ACCEPTED, DELIVERY_CODES, DELIVERY_STATUSES, FINAL
 
 log = logging.getLogger(__name__)
 
-# The sandbox reports a message held for later as "scheduled", not a §5.3 code (Textlocal may
-# too [I]): it has not left yet, so it is pending, and asked about again next time.
+# The sandbox reports a message held for later as "scheduled", not one of the letter codes of
+# docs/provider-api.md, "Delivery status codes" (Textlocal may too, we assume): it has not
+# left yet, so it is pending, and asked about again next time.
 _ALIASES = {"scheduled": "pending"}
-BAD_KEY = 3  # "Invalid login details" (§4): every further lookup would fail the same way
+BAD_KEY = 3  # "Invalid login details": every further lookup would fail the same way
 RATE_ITEM, CHECKED_ITEM = "delivery rate", "delivery checked at"
 
 Progress = Callable[[int], None]
@@ -110,7 +112,8 @@ class _Rows:
 
 
 def delivery_status(code: object) -> str:
-    """A provider status code (§5.3) as our delivery status; anything unexpected is `unknown`."""
+    """A provider status code as our delivery status; anything unexpected is `unknown`
+    (docs/provider-api.md, "Delivery status codes")."""
     text = str(code).strip() if code is not None else ""
     if text in DELIVERY_STATUSES:
         return text  # already a name (a journal written by a receipt)
@@ -118,7 +121,8 @@ def delivery_status(code: object) -> str:
 
 
 def iso_date(value: object) -> str | None:
-    """The provider's date as ISO 8601: naive dates are IST (§5.1 shows 'YYYY-MM-DD HH:MM:SS')."""
+    """The provider's date as ISO 8601: naive dates ('YYYY-MM-DD HH:MM:SS') are taken as IST
+    (assumed: docs/provider-api.md, "Status of one message")."""
     if value is None or isinstance(value, bool):
         return None
     text = str(value).strip()
@@ -341,7 +345,8 @@ def _ask_all(client: Provider, lookups: list[_Lookup], rows: _Rows, concurrency:
 
 
 def _failed(lookup: _Lookup, rows: _Rows, exc: Exception) -> dict[int, _Found]:
-    """Log a failed lookup (number masked, §8); its rows stay as they were."""
+    """Log a failed lookup (number masked: docs/contract.md, "Secrets and privacy"); its rows
+    stay as they were."""
     what = (f"message to {phones.mask(rows.numbers[lookup.rows[0]])}"
             if lookup.message_id is not None else f"batch {lookup.batch_id}")
     log.warning("delivery lookup for %s failed: %s", what, exc)

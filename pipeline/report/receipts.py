@@ -1,8 +1,9 @@
 """Push-mode delivery receipts: a small HTTP listener for the receipts Textlocal POSTs.
 
-Textlocal POSTs one receipt per message to the send's `receipt_url` (textlocal-api.md §5.4):
-form fields `number` (wire digits), `status` (D, U, P, I, E, ?; §5.3), `customID` (the `custom`
-value sent with it) and `datetime` (`YYYY-MM-DD HH:MM:SS`, taken as IST [I]).
+Textlocal POSTs one receipt per message to the send's `receipt_url`
+(docs/provider-api.md, "Delivery receipts"): form fields `number` (wire digits), `status` (D,
+U, P, I, E, ?), `customID` (the `custom` value sent with it) and `datetime`
+(`YYYY-MM-DD HH:MM:SS`, taken as IST, an assumption).
 `ReceiptListener` takes them on a stdlib `ThreadingHTTPServer` and hands each to a callback;
 `record_in_journal()` is the callback that writes them into the send journal.
 
@@ -13,11 +14,11 @@ path segment, basic auth, an IP allow-list for Textlocal), then send with
 `smsbatch send ... --receipt-url https://your-host/receipts`.
 
 What correlation relies on: a receipt names no message id or batch id, and carries no
-signature (§5.4 [I]). We match it by `customID` — `smsbatch-<run>-<chunk>`, set per request by
-the journal — plus the number, to the journal row, and record its delivery under that row's
-provider message id. Anyone who can reach the URL can forge a receipt, so keep the listener
-on loopback behind a proxy that authenticates, and treat receipts as advisory: they never
-change what was sent (the journal's `status`), only `delivery_status` / `delivered_at`;
+signature (the latter assumed). We match it by `customID` — `smsbatch-<run>-<chunk>`, set per
+request by the journal — plus the number, to the journal row, and record its delivery under
+that row's provider message id. Anyone who can reach the URL can forge a receipt, so keep the
+listener on loopback behind a proxy that authenticates, and treat receipts as advisory: they
+never change what was sent (the journal's `status`), only `delivery_status` / `delivered_at`;
 `smsbatch status` can always ask the provider again.
 
 Answers: 200 `OK` as soon as the receipt is handled, also for a receipt we cannot match
@@ -46,8 +47,8 @@ from pipeline.statuses import DELIVERY_CODES
 
 log = logging.getLogger(__name__)
 
-# Textlocal's status codes (textlocal-api.md §5.3) as the journal's delivery_status names; the
-# same names as the pull side (`smsbatch status`, delivery.py).
+# Textlocal's status codes (docs/provider-api.md, "Delivery status codes") as the journal's
+# delivery_status names; the same names as the pull side (`smsbatch status`, delivery.py).
 DELIVERY_STATUS = DELIVERY_CODES  # a receipt's status is a delivery code too
 MAX_BODY = 64 * 1024  # a receipt is four short fields
 BUSY_TIMEOUT = 5.0  # seconds to wait for a running send's journal transaction to commit
@@ -61,7 +62,7 @@ class Receipt:
     """One delivery receipt as the provider sent it."""
 
     number: str  # wire digits ('919876543210')
-    status: str  # D, U, P, I, E or ? (§5.3), upper-cased
+    status: str  # D, U, P, I, E or ?, upper-cased
     custom: str | None  # the `customID` field: the `custom` value sent with the message
     at: str | None  # the `datetime` field, 'YYYY-MM-DD HH:MM:SS' IST
 

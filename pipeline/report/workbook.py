@@ -1,8 +1,9 @@
-"""The results workbook: the input columns untouched, then one outcome per row (contract §6).
+"""The results workbook: the input columns untouched, then one outcome per row.
 
-Written with rustpy-xlsxwriter, which stores every Python str as an inline text cell: text
-starting with = + - @ can never become a formula. The file appears atomically (temp file in
-the same directory, then os.replace) and is owner-only, because it holds phone numbers (§8).
+Its shape is docs/contract.md, "The results workbook". Written with rustpy-xlsxwriter, which
+stores every Python str as an inline text cell: text starting with = + - @ can never become a
+formula. The file appears atomically (temp file in the same directory, then os.replace) and is
+owner-only, because it holds phone numbers (docs/contract.md, "Secrets and privacy").
 
 An input header equal to one of RESULT_COLUMNS (a user's own `status` column) is written as
 `status (input)`, so both survive and read_results finds ours under the contract's name.

@@ -1,18 +1,21 @@
 """Textlocal's commands as the sandbox answers them: validation, envelopes, the outbox writes.
 
 The HTTP side (sockets, forms, faults) is sandbox.py; this module only turns a command and its
-parameters into the JSON body Textlocal would send (textlocal-api.md), writing to the store.
-The read commands are in sandbox_reads.py, the India rules in sandbox_rules.py.
+parameters into the JSON body Textlocal would send (docs/provider-api.md), writing to the
+store. The read commands are in sandbox_reads.py, the India rules in sandbox_rules.py.
 
-Choices where the spec is silent ([I] in textlocal-api.md), all on the strict side:
+Choices where Textlocal's documentation is silent (assumed: docs/provider-api.md), all on the
+strict side:
 - A sender is required (44), as Textlocal India requires a DLT header; with no `senders`
   list any 6-letter or 6-digit header passes, else only the listed ones (43).
-- A message may have at most 5 parts: 765 GSM-7 septets (§7) or, for unicode, 5 x 67 = 335
-  UTF-16 units (Textlocal's unicode cap is unknown; 5 parts is the conservative guess).
+- A message may have at most 5 parts: 765 GSM-7 septets or, for unicode, 5 x 67 = 335
+  UTF-16 units (Textlocal's unicode cap is unknown; 5 parts is the conservative guess;
+  docs/provider-api.md, "Message length, encoding and credits").
 - Test mode is validated like a real send (credits included) and its messages are kept with
   test = 1: never "sent", never charged, invisible to the status and history endpoints.
-- Ids are typed as in the doc samples: /send/ gives string ids and int recipients (§2.2),
-  bulk_json int ids and string recipients (§3), so clients meet both.
+- Ids are typed as in the doc samples: /send/ gives string ids and int recipients,
+  bulk_json int ids and string recipients, so clients meet both
+  (docs/provider-api.md, "Ids and number types").
 - bulk_json: a bad number, empty or too long text refuses that message only (32, 5, 6 in
   `messages_not_sent`); a bad sender or too few credits fails the whole request (44/43, 7).
   Each accepted message is its own batch and keeps its own `custom` value.
@@ -22,8 +25,9 @@ Choices where the spec is silent ([I] in textlocal-api.md), all on the strict si
   (80) or a skipped opt-out (94) refuses that message only, and /send/ warns (94) per
   skipped opt-out. A scheduled request is charged now and its messages read `scheduled`.
 - Receipts (sandbox_receipts.py): /send/'s `receipt_url`, or bulk_json's top-level
-  `receipt_url` (or `receiptUrl`, as one client spells it, §3), is kept with each message and
-  echoed in the answer; a URL that is not loopback http fails the request with 95 [I].
+  `receipt_url` (or `receiptUrl`, as one client spells it), is kept with each message and
+  echoed in the answer; a URL that is not loopback http fails the request with 95, the
+  sandbox's own code (docs/provider-api.md, "Sending with /bulk_json/").
 """
 
 from __future__ import annotations
@@ -41,14 +45,16 @@ from pipeline.sandbox.receipts import BAD_RECEIPT_URL, RECEIPT_ERRORS, loopback_
 from pipeline.sandbox.rules import MESSAGES, MOBILE, OPTED_OUT, Rules
 from pipeline.sandbox.store import NewBatch, Store
 
-MAX_NUMBERS = 10_000  # per request, else error 33 (textlocal-api.md §2.1)
-MAX_PARTS = 5  # 765 GSM-7 characters = 5 x 153 (§7)
+MAX_NUMBERS = 10_000  # per request, else error 33 (docs/provider-api.md, "The /send/ command")
+# At most 5 parts: docs/provider-api.md, "Message length, encoding and credits".
+MAX_PARTS = 5  # 765 GSM-7 characters = 5 x 153
 SENDING_COMMANDS = frozenset({"send", "bulk_json"})  # the ones that record messages
 DEFAULT_SENDER = "TXTLCL"  # what /get_sender_names/ reports when no list is configured
 
-_HEADER = re.compile(r"[A-Za-z]{6}|\d{6}")  # DLT header: 6 letters, or 6 digits (promo) (§8)
+# A DLT header, 6 letters or 6 digits: docs/provider-api.md, "DLT templates and headers".
+_HEADER = re.compile(r"[A-Za-z]{6}|\d{6}")
 
-# textlocal-api.md §4
+# docs/provider-api.md, "Error and warning codes"
 ERRORS = {
     1: "No command specified",
     2: "Unrecognised command",
@@ -71,7 +77,7 @@ ERRORS = {
 
 
 def _failure(code: int) -> dict:
-    """Textlocal's failure envelope (textlocal-api.md §1)."""
+    """Textlocal's failure envelope (docs/provider-api.md, "Answer envelopes")."""
     return {"errors": [{"code": code, "message": ERRORS[code]}], "status": "failure"}
 
 
@@ -102,7 +108,7 @@ class SandboxApi:
         }
 
     def handle(self, command: str, params: dict[str, str]) -> dict:
-        """Authenticate, then run `command` (codes 1, 2, 3 come first, §4)."""
+        """Authenticate, then run `command` (codes 1, 2, 3 come first)."""
         if not command:
             return _failure(1)
         action = self._commands.get(command)
@@ -122,7 +128,8 @@ class SandboxApi:
         return None if allowed else _failure(43)
 
     def send(self, params: dict[str, str]) -> dict:
-        """/send/: one text to up to 10,000 comma-separated numbers (§2)."""
+        """/send/: one text to up to 10,000 comma-separated numbers (docs/provider-api.md,
+        "The /send/ command")."""
         from pipeline.sms.gsm import count_segments
 
         if params.get("group_id"):
@@ -182,7 +189,8 @@ class SandboxApi:
         return body
 
     def bulk_json(self, params: dict[str, str]) -> dict:
-        """/bulk_json/: a text per number; each accepted one is its own batch (§3)."""
+        """/bulk_json/: a text per number; each accepted one is its own batch
+        (docs/provider-api.md, "Sending with /bulk_json/")."""
         from pipeline.sms.gsm import count_segments
 
         try:
@@ -211,7 +219,8 @@ class SandboxApi:
         for item in items:
             item = item if isinstance(item, dict) else {}
             number = str(item.get("number", "")).strip()
-            # The client rawurlencodes each text (§3 doc sample); decode it once here.
+            # The client rawurlencodes each text, as Textlocal's doc sample does; decode it
+            # once here (docs/provider-api.md, "Sending with /bulk_json/").
             text = urllib.parse.unquote(str(item.get("text") or ""), errors="replace")
             custom = str(item["custom"]) if item.get("custom") is not None else None
             parts = count_segments(text) if text else 0
@@ -255,11 +264,12 @@ class SandboxApi:
                 "messages_not_sent": not_sent, "status": "success"}
 
     def get_sender_names(self, params: dict[str, str]) -> dict:
-        """/get_sender_names/ (§5.5)."""
+        """/get_sender_names/ (docs/provider-api.md, "Templates and sender names")."""
         names = self._senders or []
         return {"default_sender_name": names[0] if names else DEFAULT_SENDER,
                 "sender_names": names, "status": "success"}
 
     def get_templates(self, params: dict[str, str]) -> dict:
-        """/get_templates/: the DLT templates the sandbox was given, if any (§5.5)."""
+        """/get_templates/: the DLT templates the sandbox was given, if any
+        (docs/provider-api.md, "Templates and sender names")."""
         return {"templates": self._rules.template_list(), "status": "success"}

@@ -1,9 +1,11 @@
 """Fault switches for the sandbox: a slow, throttling, failing or silent provider on demand.
 
 They exist so crash-safe sending can be rehearsed against the failures that matter
-(textlocal-api.md §6, contract §7): a request turned away unprocessed (429), a server error that
-may or may not have recorded the messages (5xx), and a request that was processed but whose
-answer never arrived (dropped connection, or an answer later than the client waits).
+(docs/provider-api.md, "Rate limits and retries";
+docs/contract.md, "Sending, journal and resume"): a request turned away unprocessed (429), a
+server error that may or may not have recorded the messages (5xx), and a request that was
+processed but whose answer never arrived (dropped connection, or an answer later than the
+client waits).
 
 Only sending requests (/send/, /bulk_json/) count towards the `*_every` switches, on one shared
 counter: with `rate_limit_every=2` the 2nd, 4th, 6th ... sending request is throttled. When

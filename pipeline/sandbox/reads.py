@@ -1,15 +1,17 @@
-"""Textlocal's read commands as the sandbox answers them: balance, status, history (§5).
+"""Textlocal's read commands as the sandbox answers them: balance, status, history.
 
 The sending commands and the dispatch are in sandbox_api.py; these only read the store.
-Choices where the spec is silent ([I] in textlocal-api.md):
+Choices where Textlocal's documentation is silent (assumed; docs/provider-api.md):
 - Status lookups of an unknown id fail with the sandbox's own codes 22 / 23.
 - Statuses are as of the sandbox's clock (sandbox_receipts.py): `scheduled` until a message
   accepted for later is due, then P, then final. The status_batch counts are of final
-  outcomes (§5.2), so `num_messages` minus their sum is what is still P or scheduled.
+  outcomes (docs/provider-api.md, "Status of a batch"), so `num_messages` minus their sum is
+  what is still P or scheduled.
 - /status_message/'s `date` is when the message took its current status, IST.
-- /get_history_api/ (§5.5 [C]): `start`/`limit` (at most 1000) page, `min_time`/`max_time`
-  are inclusive unix seconds, newest first unless `sort_order=asc`; each message carries
-  `customID` and `batchID`, the names Textlocal's receipts and history are reported to use.
+- /get_history_api/ (only corroborated: docs/provider-api.md, "Message history"):
+  `start`/`limit` (at most 1000) page, `min_time`/`max_time` are inclusive unix seconds,
+  newest first unless `sort_order=asc`; each message carries `customID` and `batchID`, the
+  names Textlocal's receipts and history are reported to use.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ READ_ERRORS = {22: "Invalid message ID", 23: "Invalid batch ID"}
 
 
 def _failure(code: int) -> dict:
-    """Textlocal's failure envelope (textlocal-api.md §1)."""
+    """Textlocal's failure envelope (docs/provider-api.md, "Answer envelopes")."""
     return {"errors": [{"code": code, "message": READ_ERRORS[code]}], "status": "failure"}
 
 
@@ -49,12 +51,12 @@ class ReadCommands:
         self._clock = clock
 
     def balance(self, params: dict[str, str]) -> dict:
-        """/balance/ (§5.5)."""
+        """/balance/ (docs/provider-api.md, "Balance")."""
         with self._store.transaction() as tx:
             return {"balance": {"sms": tx.balance()}, "status": "success"}
 
     def status_message(self, params: dict[str, str]) -> dict:
-        """/status_message/ by `message_id` (§5.1)."""
+        """/status_message/ by `message_id` (docs/provider-api.md, "Status of one message")."""
         message_id = _integer(params.get("message_id"))
         with self._store.transaction() as tx:
             row = tx.message(message_id) if message_id is not None else None
@@ -66,7 +68,7 @@ class ReadCommands:
                 "status": "success"}
 
     def status_batch(self, params: dict[str, str]) -> dict:
-        """/status_batch/ by `batch_id` (§5.2)."""
+        """/status_batch/ by `batch_id` (docs/provider-api.md, "Status of a batch")."""
         batch_id = _integer(params.get("batch_id"))
         with self._store.transaction() as tx:
             rows = tx.batch_messages(batch_id) if batch_id is not None else []
@@ -83,7 +85,8 @@ class ReadCommands:
                 "status": "success"}
 
     def get_history_api(self, params: dict[str, str]) -> dict:
-        """/get_history_api/: sent messages, newest first unless sort_order=asc (§5.5) [I]."""
+        """/get_history_api/: sent messages, newest first unless sort_order=asc (assumed:
+        docs/provider-api.md, "Message history")."""
         start = _integer(params.get("start"), 0) or 0
         limit = min(_integer(params.get("limit"), 1000) or 1000, 1000)
         newest_first = params.get("sort_order", "desc").lower() != "asc"

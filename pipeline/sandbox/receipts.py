@@ -7,23 +7,24 @@ that time the status is derived lazily from the sandbox's clock, never written b
 
     scheduled  until its `schedule_time` (only messages accepted for later)
     P          from then (or from acceptance) until `settle_seconds` later
-    D/U/E/I    after that, by the shares below (textlocal-api.md §5.3)
+    D/U/E/I    after that, by the shares below (docs/provider-api.md, "Delivery status codes")
     ?          the unknown share stays P for `unknown_seconds`, then becomes "?" (no status
-               came back from the network, as promotional traffic often does, §8)
+               came back from the network, as promotional traffic often does)
 
 so a status read never writes, and moving a test clock moves every message at once. Numbers
 in `invalid_numbers` are always I. Changing the shares of a reopened outbox changes only the
 messages accepted from then on.
 
-Receipt callbacks (§5.4): a send with a `receipt_url` has each message POSTed there once it
-reaches its final status, as form fields `number` (wire digits), `status`, `customID` (the
-message's `custom`) and `datetime` (IST `YYYY-MM-DD HH:MM:SS` of the status change), from one
-background thread started and stopped with the server. A receipt counts as delivered on any
-2xx answer; otherwise it is retried `callback_attempts` times in all with doubling waits, then
-given up. The sandbox only calls loopback URLs (http://127.0.0.1, localhost, [::1]): a
-rehearsal must not reach the internet, so any other URL fails the send with the sandbox's own
-code 95 [I]. Delivery is at least once: a receipt posted just before a crash is posted again
-by the sandbox reopened on the same outbox.
+Receipt callbacks (docs/provider-api.md, "Delivery receipts"): a send with a `receipt_url`
+has each message POSTed there once it reaches its final status, as form fields `number` (wire
+digits), `status`, `customID` (the message's `custom`) and `datetime` (IST
+`YYYY-MM-DD HH:MM:SS` of the status change), from one background thread started and stopped
+with the server. A receipt counts as delivered on any 2xx answer; otherwise it is retried
+`callback_attempts` times in all with doubling waits, then given up. The sandbox only calls
+loopback URLs (http://127.0.0.1, localhost, [::1]): a rehearsal must not reach the internet,
+so any other URL fails the send with the sandbox's own code 95 (Textlocal documents none).
+Delivery is at least once: a receipt posted just before a crash is posted again by the
+sandbox reopened on the same outbox.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[Any]: ...
 
-BAD_RECEIPT_URL = 95  # [I] the sandbox's own code: Textlocal documents no URL check
+BAD_RECEIPT_URL = 95  # the sandbox's own code: Textlocal documents no URL check
 RECEIPT_ERRORS = {
     BAD_RECEIPT_URL: "Invalid receipt URL: the sandbox only calls back "
     "http://127.0.0.1, http://localhost or http://[::1]",
@@ -142,7 +143,8 @@ def current_status(row: Mapping[str, Any], now: float) -> tuple[str, float]:
 
 
 def ist(unix_time: float) -> str:
-    """A unix time as Textlocal shows dates: IST "YYYY-MM-DD HH:MM:SS" (§5.1)."""
+    """A unix time as Textlocal shows dates: IST "YYYY-MM-DD HH:MM:SS" (docs/provider-api.md,
+    "Status of one message")."""
     return datetime.fromtimestamp(unix_time, IST).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -246,7 +248,7 @@ class ReceiptCallbacks:
         self._count("posted" if ok else "given_up")
 
     def _post(self, row: Mapping[str, Any]) -> bool:
-        """One receipt POST (§5.4); True on a 2xx answer."""
+        """One receipt POST (docs/provider-api.md, "Delivery receipts"); True on a 2xx answer."""
         url = row["receipt_url"]
         if not loopback_url(url):  # checked on acceptance too; never leave the machine
             return False

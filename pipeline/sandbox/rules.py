@@ -1,17 +1,19 @@
 """The India rules the sandbox enforces as Textlocal does: promotional hours, schedules, DLT
-templates and opt-outs (textlocal-api.md §2.1, §4, §8), so a rehearsal fails where a real send
-would.
+templates and opt-outs, so a rehearsal fails where a real send would. The facts are in
+docs/provider-api.md ("Promotional hours", "DLT templates and headers", "DND and opt-outs").
 
 - Promotional hours: a 6-digit (promotional) header may only send inside the window (192), or
-  schedule a time inside it (191); 6-letter headers are never windowed (§8 "Header types").
+  schedule a time inside it (191); 6-letter headers are never windowed
+  (docs/provider-api.md, "DLT templates and headers").
 - Schedules: `schedule_time` is unix seconds (GMT); not a whole number >= 0 is 8, before the
-  sandbox's clock is 9 (§2.1, §4).
+  sandbox's clock is 9 (docs/provider-api.md, "The /send/ command").
 - DLT templates: when templates are configured, a text must match one of them exactly, each
-  `{#var#}` standing for up to 30 characters, else 80 (§8 "Template match", "Variables"). An
-  empty list means "none registered": every text is refused, as with a real account.
+  `{#var#}` standing for up to 30 characters, else 80
+  (docs/provider-api.md, "DLT templates and headers"). An empty list means "none
+  registered": every text is refused, as with a real account.
 - Opt-outs: with `optouts=true` in a request, numbers on the configured list are skipped and
-  not charged (§2.1). Textlocal's code for a skipped number is undocumented; the sandbox says
-  94 [I].
+  not charged (docs/provider-api.md, "DND and opt-outs"). Textlocal's code for a skipped
+  number is undocumented; the sandbox says 94, its own choice.
 """
 
 from __future__ import annotations
@@ -26,20 +28,21 @@ from pipeline.errors import InputError
 if TYPE_CHECKING:
     from pipeline.sms.window import Window
 
-MOBILE = re.compile(r"91[6-9]\d{9}")  # Indian mobile in wire form (§8 "Number format")
-PROMOTIONAL = re.compile(r"\d{6}")  # a promotional DLT header is 6 digits (§8 "Header types")
-DLT_VARIABLE = "{#var#}"  # case-sensitive (§8 "Template syntax rules")
-MAX_VARIABLE = 30  # characters per variable, "as mandated by operators" (§8 "Variables")
+# The facts: docs/provider-api.md ("Indian mobile numbers", "DLT templates and headers").
+MOBILE = re.compile(r"91[6-9]\d{9}")  # Indian mobile in wire form
+PROMOTIONAL = re.compile(r"\d{6}")  # a promotional DLT header is 6 digits
+DLT_VARIABLE = "{#var#}"  # case-sensitive
+MAX_VARIABLE = 30  # characters per variable, "as mandated by operators"
 LAST_SECOND = 253_402_300_799  # 9999-12-31 23:59:59 UTC: later schedule times are invalid (8)
 
 INVALID_SCHEDULE, PAST_SCHEDULE, INVALID_TEMPLATE = 8, 9, 80
-OPTED_OUT = 94  # [I] the sandbox's own code: Textlocal documents none for a skipped opt-out
+OPTED_OUT = 94  # the sandbox's own code: Textlocal documents none for a skipped opt-out
 OUTSIDE_WINDOW, CLOSED_NOW = 191, 192
 
 MESSAGES = {
     INVALID_SCHEDULE: "Invalid schedule date",
     PAST_SCHEDULE: "Schedule date is in the past",
-    INVALID_TEMPLATE: "Invalid template",  # [C]: the exact wording is unverified (§4)
+    INVALID_TEMPLATE: "Invalid template",  # corroborated code; the exact wording unverified
     OPTED_OUT: "Number is on the opt-out list",
     OUTSIDE_WINDOW: "Schedule time is outside that allowed",
     CLOSED_NOW: "You cannot send message at this time",
@@ -57,7 +60,8 @@ class Template(Protocol):
 
 
 class Rules:
-    """The rules in force; each check answers an error code (§4) or None."""
+    """The rules in force; each check answers an error code or None (docs/provider-api.md,
+    "Error and warning codes")."""
 
     def __init__(
         self,
@@ -98,7 +102,8 @@ class Rules:
         return number in self.optouts
 
     def template_list(self) -> list[dict]:
-        """The templates as `/get_templates/` lists them (§5.5 [C])."""
+        """The templates as `/get_templates/` lists them (a corroborated shape:
+        docs/provider-api.md, "Templates and sender names")."""
         return [{"id": t.id, "title": str(t.id), "body": t.text, "senderName": "",
                  "isMyDND": ""} for t in self.templates or []]
 

@@ -41,8 +41,9 @@ from pipeline.sms.window import DEFAULT_WINDOW, Window
 __all__ = ["FaultCounts", "Faults", "ReceiptCounts", "Receipts", "SandboxServer", "read_outbox"]
 
 MAX_BODY = 32 * 1024 * 1024  # 500 long unicode messages, double-encoded, are ~3 MB
-# Textlocal always enforces promotional hours (§8), so a rehearsal does too by default, with
-# the same window our own pre-send check assumes (pipeline/window.py); None turns it off.
+# Textlocal always enforces promotional hours (docs/provider-api.md, "Promotional hours"), so
+# a rehearsal does too by default, with the same window our own pre-send check assumes
+# (pipeline/window.py); None turns it off.
 DEFAULT_PROMO_WINDOW = Window.parse(DEFAULT_WINDOW)
 
 

@@ -4,8 +4,8 @@ Everything that must survive a restart lives here, so a sandbox reopened on the 
 its ids increasing and its balance (a client that stored ids never sees one reused). The API
 key is never stored. Test-mode messages are kept with `test = 1` so a rehearsal can be
 inspected; `read_outbox` returns only what was really "sent" unless asked. A message accepted
-for later (`schedule_time`, textlocal-api.md §2.1) is kept with status `scheduled` and its
-`scheduled_at`, and reads `scheduled` until then.
+for later (`schedule_time`, docs/provider-api.md, "The /send/ command") is kept with status
+`scheduled` and its `scheduled_at`, and reads `scheduled` until then.
 
 Each message's delivery fate (final status and when) is drawn on acceptance and stored; its
 status at any moment is derived from those and the clock (sandbox_receipts.py), so the
@@ -15,7 +15,7 @@ callback is posted ("sent") or given up ("failed").
 
 The outbox holds numbers and message texts, so a new one is created owner-only (0600; SQLite
 gives its -wal and -shm files the same mode), and `purge_outbox` erases old messages for good
-(`smsbatch purge`, contract §8).
+(`smsbatch purge`, docs/contract.md, "Secrets and privacy").
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from pathlib import Path
 from pipeline.errors import InputError
 from pipeline.sandbox.receipts import Receipts, current_status
 
-# Realistic first ids: the /send/ doc sample's message id (textlocal-api.md §2.2) and a
-# nine-digit batch id like the samples'.
+# Realistic first ids: the /send/ doc sample's message id and a nine-digit batch id like the
+# samples' (docs/provider-api.md, "Ids and number types").
 FIRST_MESSAGE_ID = 1151346216
 FIRST_BATCH_ID = 123456789
 
@@ -102,7 +102,7 @@ class NewBatch:
 
     @property
     def cost(self) -> int:
-        """Credits: parts x recipients (textlocal-api.md §2.2)."""
+        """Credits: parts x recipients (assumed: docs/provider-api.md, "The /send/ command")."""
         return self.num_parts * len(self.numbers)
 
 
@@ -219,7 +219,9 @@ class Transaction:
         for batch in batches:  # a whole request at once: one executemany per table
             ids = list(range(message_id, message_id + len(batch.numbers)))
             message_id += len(ids)
-            if not test:  # test mode: "your credit balance will be unaffected" (§2.1)
+            # Test mode: "your credit balance will be unaffected" (docs/provider-api.md,
+            # "Test mode").
+            if not test:
                 balance -= batch.cost
             stored.append(StoredBatch(batch_id, ids, balance))
             batch_rows.append((batch_id, batch.sender, batch.custom, len(ids), batch.num_parts,

@@ -1,7 +1,8 @@
-"""Send the ready rows in chunks, journalled, and write each row's outcome back (contract §7).
+"""Send the ready rows in chunks, journalled, and write each row's outcome back.
 
-One provider request per chunk (`bulk_json`, at most 500 messages: textlocal-api.md §3), up to
-`concurrency` chunks in flight, at most `rate` messages a second. The main thread owns the
+The promise kept: docs/contract.md, "Sending, journal and resume". One provider request per
+chunk (`bulk_json`, at most 500 messages: docs/provider-api.md, "Sending with /bulk_json/"), up
+to `concurrency` chunks in flight, at most `rate` messages a second. The main thread owns the
 journal: it commits a chunk's rows as `sending` before the request leaves and their outcomes
 when it returns, so the journal stays exact however many requests are in flight. Each chunk
 ends in exactly one of:
@@ -60,8 +61,10 @@ class SendSettings:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     window: Window | None = None  # promotional route: the hours messages may go out
     schedule: bool = True  # outside the window: schedule for its next opening, else stop
-    optouts: bool = False  # ask the provider to skip its opt-out lists (textlocal-api.md §2.1)
-    receipt_url: str | None = None  # where the provider POSTs delivery receipts (§5.4)
+    # docs/provider-api.md, "Sending with /bulk_json/": `optouts` asks the provider to skip its
+    # opt-out lists; `receipt_url` is where it POSTs delivery receipts.
+    optouts: bool = False
+    receipt_url: str | None = None
     clock: Clock = system_clock
 
     def __post_init__(self) -> None:
@@ -118,12 +121,13 @@ class Throttle:
 
 
 class Interrupts:
-    """Ctrl-C asks the run to stop instead of raising mid-bookkeeping (contract §7).
+    """Ctrl-C asks the run to stop instead of raising mid-bookkeeping.
 
     The first Ctrl-C sets `requested`: nothing new is sent, what is in flight is recorded,
-    the workbook is written. A second Ctrl-C raises KeyboardInterrupt at once; rows then
-    still in flight stay `sending` in the journal and become `unknown` on the next run.
-    Signal handlers live in the main thread only; elsewhere Ctrl-C keeps its usual meaning.
+    the workbook is written (docs/contract.md, "Sending, journal and resume"). A second
+    Ctrl-C raises KeyboardInterrupt at once; rows then still in flight stay `sending` in the
+    journal and become `unknown` on the next run. Signal handlers live in the main thread
+    only; elsewhere Ctrl-C keeps its usual meaning.
     """
 
     def __init__(self) -> None:
@@ -330,7 +334,8 @@ def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool,
             values.append(["rejected", f"Textlocal {code}{refused.message}", None, None, None])
         else:
             # A "success" envelope that names neither outcome for this number: we cannot
-            # tell whether it went, so it must not be resent blindly (contract §7).
+            # tell whether it went, so it must not be resent blindly (docs/contract.md,
+            # "Statuses").
             values.append(["unknown", "the provider's answer did not mention this number",
                            None, None, None])
             log.warning("no outcome for %s in the provider's answer", phones.mask(message.number))

@@ -127,7 +127,8 @@ class JournalWriteError(SmsBatchError):
 
 @dataclass(frozen=True)
 class RunIdentity:
-    """What makes two `send` invocations the same job (contract §7 "rerunning the same send")."""
+    """What makes two `send` invocations the same job (docs/contract.md, "Sending, journal and
+    resume": rerunning the same send)."""
 
     input_path: str
     worksheet: str | None
@@ -440,7 +441,8 @@ class Journal:
         Chunks go once no message points at them and runs once they hold neither, each only
         if itself older than `before`. `dry_run` only counts. VACUUM rewrites the file and a
         checkpoint empties the -wal file, so deleted numbers are gone from disk (`smsbatch
-        purge`, contract §8). A purged row is forgotten: rerunning its send would resend it.
+        purge`, docs/contract.md, "Secrets and privacy"). A purged row is forgotten: rerunning
+        its send would resend it.
         """
         # julianday() compares instants, whatever offset each ISO 8601 stamp was written with.
         cutoff = before.timestamp()
@@ -494,7 +496,9 @@ def _create(path: Path, shown: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
-        os.close(fd)  # mkstemp made it 0600: owner-only from the first byte (contract §8)
+        # mkstemp made it 0600: owner-only from the first byte (docs/contract.md, "Secrets and
+        # privacy").
+        os.close(fd)
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")

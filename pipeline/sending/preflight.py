@@ -1,10 +1,11 @@
 """Before the first send: can the results workbook and the journal be written at all?
 
 A run that sends 10,000 messages and then cannot write its journal or its workbook has spent
-the credits and lost the record of what went (contract §6, §7). So before any request leaves,
-each output folder is created if needed, a small file is written there, fsynced and removed,
-and the free space is checked. A read-only mount, a folder we may not write, or a full disk
-stops the run with one line saying which folder, what is wrong and what to do.
+the credits and lost the record of what went (docs/contract.md, "The results workbook",
+"Sending, journal and resume"). So before any request leaves, each output folder is created if
+needed, a small file is written there, fsynced and removed, and the free space is checked. A
+read-only mount, a folder we may not write, or a full disk stops the run with one line saying
+which folder, what is wrong and what to do.
 """
 
 from __future__ import annotations

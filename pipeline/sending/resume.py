@@ -1,9 +1,9 @@
 """Resume and guard: lay the journal's earlier outcomes over a freshly prepared sheet.
 
-Within one job (docs/contract.md, "Resume"): a rerun of the same `send` sends only rows never
-accepted: `failed` rows and rows never tried. Rows already `sent`/`scheduled` or `rejected`
-keep their earlier outcome; `unknown` rows keep theirs unless the user asks to resend them
-(`--resend-unknown`).
+Within one job (docs/contract.md, "Sending, journal and resume"): a rerun of the same `send`
+sends only rows never accepted: `failed` rows and rows never tried. Rows already
+`sent`/`scheduled` or `rejected` keep their earlier outcome; `unknown` rows keep theirs unless
+the user asks to resend them (`--resend-unknown`).
 
 Across jobs (docs/journal.md): a row whose exact text went to the same number through the same
 account within the repeat window, from any other run (another file, folder or copy of the

@@ -1,7 +1,8 @@
-"""Retry a provider call only when a retry cannot duplicate a message (contract §7).
+"""Retry a provider call only when a retry cannot duplicate a message.
 
-Textlocal has no idempotency key (textlocal-api.md §6), so a POST is repeated only when it is
-known that nothing was sent:
+The promise: docs/contract.md, "Sending, journal and resume". Textlocal has no idempotency key
+(docs/provider-api.md, "Rate limits and retries"), so a POST is repeated only when it is known
+that nothing was sent:
 
     NotSentError    connection refused, DNS failure, connect timeout   -> retry, backing off
       RateLimited   HTTP 429                                            -> wait `retry_after`
@@ -56,8 +57,9 @@ class RetryPolicy:
         """Seconds to sleep before retry `attempt` (0 = first retry) after `error`."""
         hint = retry_after(error)
         if hint is not None:
-            # HTTP 429 with Retry-After: honour it exactly, never sooner (contract §7). Whether it
-            # is too long to wait is call_with_retries' decision (max_retry_after).
+            # HTTP 429 with Retry-After: honour it exactly, never sooner (docs/contract.md,
+            # "Sending, journal and resume"). Whether it is too long to wait is
+            # call_with_retries' decision (max_retry_after).
             return hint
         return rng.uniform(0.0, self.backoff_ceiling(attempt))
 

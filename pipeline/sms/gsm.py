@@ -1,10 +1,11 @@
 """GSM 03.38 vs UCS-2, and how many SMS parts (credits) a message costs.
 
-Contract §5 and textlocal-api.md §7: a message is GSM-7 when every character is in the GSM 03.38
-default alphabet or its extension table (extension characters are ESC-prefixed, so they count
-2 septets); otherwise the whole message is UCS-2. GSM-7 fits 160 septets in one part and 153 per
-part when concatenated (7 septets go to the UDH); UCS-2 fits 70 UTF-16 code units, 67 per part.
-Textlocal charges one credit per part per recipient.
+The rules (docs/contract.md, "Encoding and parts";
+docs/provider-api.md, "Message length, encoding and credits"): a message is GSM-7 when every
+character is in the GSM 03.38 default alphabet or its extension table (extension characters
+are ESC-prefixed, so they count 2 septets); otherwise the whole message is UCS-2. GSM-7 fits
+160 septets in one part and 153 per part when concatenated (7 septets go to the UDH); UCS-2
+fits 70 UTF-16 code units, 67 per part. Textlocal charges one credit per part per recipient.
 
 Also here: to_gsm() swaps typographic look-alikes (’ “ – … NBSP) for their GSM 03.38 twins,
 length_problem() checks the provider's 5-part cap, and describe_unicode() says which characters
@@ -21,10 +22,11 @@ from functools import cache
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
 
-# 3GPP TS 23.038 §6.2.1 default alphabet, 0x00..0x7F in table order, minus 0x1B (ESC, which
-# introduces the extension table). 0x09 is the capital Ç as the ETSI table draws it; the
-# lowercase ç is NOT in the table, so it forces UCS-2 (the safe side: we never promise GSM-7
-# for a character the network might turn into something else).
+# The default alphabet of the GSM 03.38 standard (3GPP TS 23.038, section 6.2.1), 0x00..0x7F in
+# table order, minus 0x1B (ESC, which introduces the extension table). 0x09 is the capital Ç
+# as the ETSI table draws it; the lowercase ç is NOT in the table, so it forces UCS-2 (the
+# safe side: we never promise GSM-7 for a character the network might turn into something
+# else).
 _BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅå"
     "Δ_ΦΓΛΩΠΨΣΘΞÆæßÉ"
@@ -35,13 +37,15 @@ _BASIC = (
     "¿abcdefghijklmno"
     "pqrstuvwxyzäöñüà"
 )
-# 3GPP TS 23.038 §6.2.1.1 extension table (default, no national shift): each is ESC + one septet.
+# The extension table (3GPP TS 23.038, section 6.2.1.1; default, no national shift): each is
+# ESC + one septet.
 _EXTENSION = "\f^{}\\[~]|€"
 
 GSM_BASIC: frozenset[str] = frozenset(_BASIC)
 GSM_EXTENSION: frozenset[str] = frozenset(_EXTENSION)
 
-# textlocal-api.md §7: longer GSM messages are truncated to 765 characters (5 parts of 153).
+# Longer GSM messages are truncated to 765 characters, 5 parts of 153 (docs/provider-api.md,
+# "Message length, encoding and credits").
 MAX_GSM_CHARS = 765
 
 _SINGLE = {GSM7: 160, UCS2: 70}
@@ -91,7 +95,7 @@ def _measure(text: str, start: int | None = None) -> tuple[str, int]:
             return GSM7, _parts(len(text), GSM7)
         start = first.start()
     if _NOT_GSM.search(text, start) is None:
-        # Extension characters are ESC + septet (TS 23.038 §6.2.1.1): 2 septets, and the pair
+        # Extension characters are ESC + septet (TS 23.038 6.2.1.1): 2 septets, and the pair
         # must not be split across parts or the handset would show two wrong glyphs.
         septets = len(text) + len(_EXT.findall(text, start))
         if septets <= _SINGLE[GSM7]:
@@ -147,10 +151,11 @@ def non_gsm_characters(text: str) -> list[tuple[int, str]]:
 
 # Characters that word processors and phones put in place of a GSM 03.38 one, and that look
 # the same (or near enough) on a handset. One of them turns a whole message into UCS-2, which
-# more than halves the characters per part (contract §5: 160/153 vs 70/67). Only substitutions
-# that keep the meaning are here: curly quotes and primes, dashes and the minus sign, the
-# Unicode spaces, the ellipsis, the bullet (a list marker, shown as "-"), and invisible
-# characters (zero-width space, word joiner, byte-order mark, soft hyphen) are dropped.
+# more than halves the characters per part (160/153 vs 70/67: docs/contract.md, "Encoding and
+# parts"). Only substitutions that keep the meaning are here: curly quotes and primes, dashes
+# and the minus sign, the Unicode spaces, the ellipsis, the bullet (a list marker, shown as
+# "-"), and invisible characters (zero-width space, word joiner, byte-order mark, soft hyphen)
+# are dropped.
 # Left alone on purpose: ZWJ/ZWNJ (they shape Indic scripts and emoji), combining marks
 # (dropping one changes the letter), ₹ (a different symbol, not a look-alike), tab.
 GSM_LOOKALIKES: dict[str, str] = {
@@ -202,9 +207,10 @@ GSM_LOOKALIKES: dict[str, str] = {
 _LOOKALIKE = re.compile("[" + re.escape("".join(GSM_LOOKALIKES)) + "]")
 _GSM_ALL = GSM_BASIC | GSM_EXTENSION
 
-# textlocal-api.md §7: 5 parts at most. GSM-7: "truncated to 765 characters" (5 x 153). The
-# unicode cap is not documented [I]: 5 x 67 UTF-16 units is the conservative guess, and the
-# sandbox refuses longer messages the same way (sandbox_api.py).
+# 5 parts at most (docs/provider-api.md, "Message length, encoding and credits"). GSM-7:
+# "truncated to 765 characters" (5 x 153). The unicode cap is not documented, so assumed:
+# 5 x 67 UTF-16 units is the conservative guess, and the sandbox refuses longer messages the
+# same way (sandbox_api.py).
 MAX_PARTS = 5
 MAX_UCS2_UNITS: int = MAX_PARTS * _PER_PART[UCS2]
 
@@ -245,7 +251,7 @@ def length_problem(text: str) -> str | None:
     if parts <= MAX_PARTS:
         return None
     if encoding == GSM7:
-        doubles = _EXT.findall(text)  # ESC + septet: 2 each (TS 23.038 §6.2.1.1)
+        doubles = _EXT.findall(text)  # ESC + septet: 2 each (TS 23.038 6.2.1.1)
         size, cap, kind = len(text) + len(doubles), MAX_GSM_CHARS, "GSM-7"
     else:
         doubles = _ASTRAL.findall(text)  # surrogate pairs: 2 UTF-16 units each

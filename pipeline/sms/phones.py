@@ -1,4 +1,6 @@
-r"""Normalise Indian mobile numbers to E.164 and explain the ones that cannot be sent (contract §4).
+r"""Normalise Indian mobile numbers to E.164 and explain the ones that cannot be sent.
+
+The rules kept: docs/contract.md, "Phone numbers".
 
 Validity is decided by a fast text rule (about 1 µs a row, no per-row library call):
 
@@ -18,6 +20,7 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 from functools import cache
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -32,10 +35,10 @@ SCIENTIFIC_REASON = (
 )
 
 # One pass removes both a trailing ".0"/".00" (a CSV written from a numeric cell,
-# `919876543210.0`, is the same number as the cell) and every separator of contract §4
-# (space, NBSP and other Unicode spaces, tab, "-", ".", "(", ")"). A final ".0" after a digit
-# goes as a unit: dropped as separators its dot and zero would leave an extra digit. (Every
-# branch starts with a separator, which lets `re` skip digits fast.)
+# `919876543210.0`, is the same number as the cell) and every separator of docs/contract.md,
+# "Phone numbers" (space, NBSP and other Unicode spaces, tab, "-", ".", "(", ")"). A final
+# ".0" after a digit goes as a unit: dropped as separators its dot and zero would leave an
+# extra digit. (Every branch starts with a separator, which lets `re` skip digits fast.)
 # A trailing ".0"/".00" after a digit is a float's leftover (919876543210.0); any other "."
 # is a separator, so "98765.00000" keeps its zeros.
 _CLEAN = re.compile(r"[\s()\-]|\.(?:(?<=[0-9]\.)0{1,2}\s*$)?")
@@ -52,13 +55,17 @@ _LIST_SEPARATOR = re.compile(r"[,;/|&\n]+")
 def _india_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """The fixed-line and mobile patterns of phonenumbers' India metadata, compiled once."""
     meta = phonenumbers.PhoneMetadata.metadata_for_region("IN")
-    return re.compile(meta.fixed_line.national_number_pattern), re.compile(
-        meta.mobile.national_number_pattern
-    )
+    # India's metadata ships with phonenumbers and has both descriptions and their patterns.
+    assert meta is not None and meta.fixed_line is not None and meta.mobile is not None
+    fixed_line = meta.fixed_line.national_number_pattern
+    mobile = meta.mobile.national_number_pattern
+    assert fixed_line is not None and mobile is not None
+    return re.compile(fixed_line), re.compile(mobile)
 
 
 def to_text(value: object) -> str | None:
-    """Cell value -> the text the user sees; None for an empty cell (contract §3)."""
+    """Cell value -> the text the user sees; None for an empty cell (docs/contract.md, "Reading
+    the sheet")."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -82,7 +89,8 @@ def to_text(value: object) -> str | None:
             return str(int(number))
         return repr(number)
     try:
-        if pd.isna(value) is True:  # pd.NA, pd.NaT, np.datetime64("NaT")
+        # cast: pandas-stubs' isna takes only known scalar types; the runtime takes any value
+        if pd.isna(cast(Any, value)) is True:  # pd.NA, pd.NaT, np.datetime64("NaT")
             return None
     except (TypeError, ValueError):
         pass
@@ -91,7 +99,8 @@ def to_text(value: object) -> str | None:
 
 def normalise_many(values: Sequence[object] | pd.Series) -> list[str | None]:
     """E.164 (`+919876543210`) for each sendable Indian mobile number, else None; in order."""
-    items = values.tolist() if hasattr(values, "tolist") else list(values)  # type: ignore[union-attr]
+    # Any: cells of every type, dispatched on type() below
+    items: list[Any] = values.tolist() if hasattr(values, "tolist") else list(values)
     fixed_line, mobile = _india_patterns()
     match, clean = _RULE.fullmatch, _CLEAN.sub
     out: list[str | None] = []
@@ -103,8 +112,8 @@ def normalise_many(values: Sequence[object] | pd.Series) -> list[str | None]:
             text: str | None = value
         elif kind is int:
             text = str(value)
-        elif kind is float and value.is_integer():  # type: ignore[attr-defined]
-            text = str(int(value))  # type: ignore[call-overload]
+        elif kind is float and value.is_integer():
+            text = str(int(value))
         else:
             text = to_text(value)
         if text is None:
@@ -117,7 +126,8 @@ def normalise_many(values: Sequence[object] | pd.Series) -> list[str | None]:
             continue
         national = found[1]
         # Landlines in Bengaluru (80), Ahmedabad (79), Patna (612)... also have 10 digits
-        # starting 6-9; contract §4 sends to mobiles only. A number in both patterns is kept.
+        # starting 6-9; only mobiles are sent (docs/contract.md, "Phone numbers"). A number in
+        # both patterns is kept.
         if fixed_line.fullmatch(national) and not mobile.fullmatch(national):
             append(None)
             continue
@@ -186,6 +196,7 @@ def _foreign(digits: str, *, after_plus: bool) -> str:
         parsed = phonenumbers.parse("+" + digits, None)
     except NumberParseException:
         return "not an Indian number (unknown country code)"
+    assert parsed.country_code is not None  # parse() sets it, or raises
     if phonenumbers.region_code_for_country_code(parsed.country_code) == "ZZ":
         return "not an Indian number (unknown country code)"
     return f"not an Indian number (country code +{parsed.country_code})"
@@ -234,8 +245,8 @@ def _indian(value: object, readings: list[tuple[str, str]]) -> str:
     if normalise(value) is not None:
         raise ValueError(f"explain() is for rejected numbers; {mask(normalise(value))} is sendable")
     # 10 digits that are neither a landline nor a service number, e.g. starting 0-5 in an
-    # unassigned range: not in contract §4's list of reasons, and "landline" would be wrong;
-    # "not a mobile number" says what to fix.
+    # unassigned range: "landline" would be wrong; "not a mobile number" (one of the reasons in
+    # docs/contract.md, "Phone numbers") says what to fix.
     return "not a mobile number (Indian mobile numbers start with 6, 7, 8 or 9)"
 
 
@@ -247,7 +258,8 @@ def to_wire(e164: str) -> str:
 
 
 def mask(number: str | None) -> str:
-    """A number safe for logs (contract §8): `+919876543210` -> `+91******3210`."""
+    """A number safe for logs (docs/contract.md, "Secrets and privacy"): `+919876543210` ->
+    `+91******3210`."""
     text = to_text(number)
     if text is None:
         return ""

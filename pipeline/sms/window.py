@@ -1,11 +1,11 @@
 """The hours in which promotional SMS may go out, in Indian Standard Time.
 
-textlocal-api.md §8 "Promo time window": Textlocal's FAQ says 9 AM-9 PM, but since the TCCCPR
+docs/provider-api.md, "Promotional hours": Textlocal's FAQ says 9 AM-9 PM, but since the TCCCPR
 amendment of 2025 operators reject promotional traffic outside 10:00-21:00 IST (DLT code 651,
 Jio from 13 Oct 2025, Vi 17 Oct 2025). The default is the stricter 10:00-21:00; --promo-window
 changes it.
 
-Choices where the spec is silent:
+Choices where the sources are silent:
 - the window is [opens, closes): 21:00:00 is already closed, 10:00:00 is open;
 - a window opens and closes on the same day (no overnight windows: TRAI's windows never are);
 - `--promo-window` takes H[:MM]-H[:MM] (24-hour, "10:00-21:00", "9:30-21:00", "10-21"), with

@@ -1,8 +1,10 @@
-"""India's SMS rules, checked before a credit is spent (textlocal-api.md §7–§8).
+"""India's SMS rules, checked before a credit is spent (docs/contract.md, "India's rules").
 
-Routes and sender IDs, registered DLT templates, opt-out lists, the promotional time window
-and the provider's length limit become per-row statuses or one clear error at the start of
-`check` and `send`, instead of a Textlocal error code (or a bill) after the fact.
+The facts behind them are in docs/provider-api.md ("Message length, encoding and credits",
+"DLT templates and headers", "Promotional hours", "DND and opt-outs"). Routes and sender IDs,
+registered DLT templates, opt-out lists, the promotional time window and the provider's
+length limit become per-row statuses or one clear error at the start of `check` and `send`,
+instead of a Textlocal error code (or a bill) after the fact.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ if TYPE_CHECKING:
 
 ROUTES = ("transactional", "service", "promotional")
 DEFAULT_ROUTE = "service"
-# DLT headers (§8 "Header types"): promotional = 6 digits, the others 6 letters, case as
-# registered. Operators append -P/-S/-T themselves; the header sent is the registered one.
+# DLT headers (docs/provider-api.md, "DLT templates and headers"): promotional = 6 digits, the
+# others 6 letters, case as registered. Operators append -P/-S/-T themselves; the header sent
+# is the registered one.
 SENDER_PATTERNS = {"promotional": re.compile(r"\d{6}"),
                    "transactional": re.compile(r"[A-Za-z]{6}"),
                    "service": re.compile(r"[A-Za-z]{6}")}
-# Words that tell a promotional reader how to stop further messages (§8 "Opt-out": not a
-# verified legal text, so a missing one is a warning, not an error).
+# Words that tell a promotional reader how to stop further messages (docs/provider-api.md,
+# "DND and opt-outs": not a verified legal text, so a missing one is a warning, not an error).
 OPT_OUT_HINT = re.compile(r"\b(stop|opt[- ]?out|unsubscribe|1909)\b", re.IGNORECASE)
 NO_DLT_WARNING = ("no --dlt-template given: operators will scrub messages that do not match "
                   "a template registered on DLT; pass your registered templates to check them "

@@ -1,8 +1,9 @@
-"""The pandera model of the normalised frame: which rows hold a sendable number (contract §4).
+"""The pandera model of the normalised frame: which rows hold a sendable number.
 
-`pipeline.sms.phones` decides validity; this model states the result as a contract on the frame
-the batch builds (index `source_row`, column `phone_e164`) and reports every failing row at
-once (`lazy=True`), never only the first bad cell.
+`pipeline.sms.phones` decides validity (docs/contract.md, "Phone numbers"); this model states
+the result as a contract on the frame the batch builds (index `source_row`, column
+`phone_e164`) and reports every failing row at once (`lazy=True`), never only the first bad
+cell.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Opt-out / DND suppression lists (--suppress FILE): numbers that must not get a message.
 
-textlocal-api.md §8 "Opt-out", "DND / NCPR": people who opted out must not be messaged again.
-Numbers are normalised with pipeline.sms.phones exactly like the contact sheet (contract §4), so
-`098765 43210`, `+91 98765-43210` and a numeric cell 919876543210 are the same entry.
+docs/provider-api.md, "DND and opt-outs": people who opted out must not be messaged again.
+Numbers are normalised with pipeline.sms.phones exactly like the contact sheet
+(docs/contract.md, "Phone numbers"), so `098765 43210`, `+91 98765-43210` and a numeric cell
+919876543210 are the same entry.
 
 Formats:
 - `.txt`: one number per line; blank lines are skipped, and `#` starts a comment (a whole line
@@ -102,7 +103,8 @@ def _read_entries(path: Path) -> list[object]:
 
 
 def _decode(label: str, data: bytes) -> str:
-    """Text of a list: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252 (contract §3)."""
+    """Text of a list: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252 (as in
+    docs/contract.md, "Reading the sheet")."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encodings: tuple[str, ...] = ("utf-16",)
     else:
@@ -184,7 +186,7 @@ def _names_phone(header: str) -> bool:
     return True
 
 
-def _header_row(rows: list[list[object]]) -> list[object]:
+def _header_row(rows: Sequence[Sequence[object]]) -> list[object]:
     """Filled cells of the header, found as load_sheet does: the first row with 2+ cells
     among the first filled ones (a one-cell title may sit above it), else the first."""
     filled = (cells for cells in ([v for v in row if not _blank(v)] for row in rows) if cells)
@@ -208,7 +210,7 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _text_rows(label: str, data: bytes) -> list[list[object]] | None:
+def _text_rows(label: str, data: bytes) -> Sequence[Sequence[object]] | None:
     """Rows of a CSV file; None if it cannot be decoded or parsed."""
     try:
         return _csv_rows(_decode(label, data))
@@ -216,7 +218,7 @@ def _text_rows(label: str, data: bytes) -> list[list[object]] | None:
         return None
 
 
-def _csv_rows(text: str) -> list[list[object]] | None:
+def _csv_rows(text: str) -> list[list[str]] | None:
     """Rows of a CSV split on the delimiter that gives the most fields; None if malformed.
 
     Strict, as pipeline.read.rows: a quote never closed would otherwise swallow every
@@ -228,11 +230,11 @@ def _csv_rows(text: str) -> list[list[object]] | None:
                                    strict=True))
         except csv.Error:
             return None
-    best: list[list[object]] | None = None
+    best: list[list[str]] | None = None
     best_width = -1
     for delimiter in present:
         try:
-            rows: list[list[object]] = list(
+            rows: list[list[str]] = list(
                 csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
             )
         except csv.Error:
@@ -243,7 +245,7 @@ def _csv_rows(text: str) -> list[list[object]] | None:
     return best
 
 
-def _workbook_rows(label: str, data: bytes) -> list[list[object]] | None:
+def _workbook_rows(label: str, data: bytes) -> Sequence[Sequence[object]] | None:
     """Rows of the first visible worksheet with data ([] if none); None if unreadable."""
     try:
         book = sheet_readers.open_workbook(label, data)  # zip bomb, DTD... checks first
@@ -266,7 +268,7 @@ def _workbook_rows(label: str, data: bytes) -> list[list[object]] | None:
     return []
 
 
-def _first_filled(rows: list[list[object]]) -> list[object]:
+def _first_filled(rows: Sequence[Sequence[object]]) -> list[object]:
     """The non-blank cells of the first row that has any."""
     for row in rows:
         cells = [value for value in row if not _blank(value)]
@@ -275,7 +277,7 @@ def _first_filled(rows: list[list[object]]) -> list[object]:
     return []
 
 
-def _single_column(rows: list[list[object]]) -> list[object] | None:
+def _single_column(rows: Sequence[Sequence[object]]) -> list[object] | None:
     """The non-blank cells of the one filled column, minus a title; None if several columns."""
     cells: list[object] = []
     add = cells.append

@@ -22,6 +22,8 @@ import pytest
 from pipeline.report.workbook import read_results, workbook_lock
 from pipeline.sandbox.server import Faults, SandboxServer, read_outbox
 
+pytestmark = pytest.mark.slow  # end to end: real CLI runs, subprocesses, servers
+
 NUMBERS = [f"98{n:08d}" for n in range(10_000_000, 10_000_060)]  # 60 distinct mobiles
 
 

@@ -91,9 +91,13 @@ class Reason(responses.Response):
 
 
 @pytest.fixture
-def client():
-    with TextlocalClient(KEY) as tl:
-        yield tl
+def api_key():
+    return KEY
+
+
+@pytest.fixture
+def base_url():
+    return DEFAULT_BASE_URL
 
 
 def send_one(client: TextlocalClient):
@@ -344,6 +348,7 @@ def assert_key_nowhere(proc: subprocess.CompletedProcess, workdir: Path) -> None
     assert "journal.sqlite" in journal  # what was searched is really there
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(E2E_CASES))
 def test_send_to_a_sandbox_echoing_the_key_never_shows_or_stores_it(workdir, tmp_path_factory,
                                                                     case):
@@ -358,6 +363,7 @@ def test_send_to_a_sandbox_echoing_the_key_never_shows_or_stores_it(workdir, tmp
     assert_key_nowhere(proc, workdir)
 
 
+@pytest.mark.slow
 def test_send_to_a_standalone_sandbox_started_with_echo_key(workdir, tmp_path_factory):
     outbox = tmp_path_factory.mktemp("sandbox") / "outbox.sqlite"
     with subprocess.Popen(

@@ -136,6 +136,7 @@ def test_prolog_padded_past_the_scan_is_refused(work, padding):
     )
 
 
+@pytest.mark.slow
 def test_calamine_never_expands_entities_nor_fetches_a_dtd(work):
     """Evidence for safety.py: calamine itself (bypassing our check) resolves only the
     predefined entities, fails on any other, and loads no external DTD."""
@@ -190,6 +191,7 @@ def test_openpyxl_parses_through_defusedxml(work):
 # --- zip bombs ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_zip_bomb_is_refused_from_its_declared_sizes_within_a_second(work, bomb_xlsx):
     path = work / "in" / "bomb.xlsx"
     path.write_bytes(bomb_xlsx.read_bytes())
@@ -206,6 +208,7 @@ def test_zip_bomb_is_refused_from_its_declared_sizes_within_a_second(work, bomb_
     assert_refused(work, path, message)
 
 
+@pytest.mark.slow
 def test_zip_bomb_is_refused_by_send_and_nothing_is_sent(work, bomb_xlsx):
     path = work / "in" / "bomb.xlsx"
     path.write_bytes(bomb_xlsx.read_bytes())
@@ -217,6 +220,7 @@ def test_zip_bomb_is_refused_by_send_and_nothing_is_sent(work, bomb_xlsx):
     )
 
 
+@pytest.mark.slow
 def test_lying_declared_size_is_stopped_by_calamine(work, bomb_xlsx):
     """The limit of the declared-size check: a part that declares 2,000 bytes passes it,
     and calamine's zip reader refuses to inflate past what is declared."""
@@ -386,6 +390,7 @@ def test_unclosed_quote_stops_send(work):
     )
 
 
+@pytest.mark.slow
 def test_50_mb_cell_is_refused_quickly(work):
     path = work / "in" / "huge.csv"
     with open(path, "wb") as fh:
@@ -432,6 +437,7 @@ def test_cell_over_excel_limit_names_the_cell(work):
     )
 
 
+@pytest.mark.slow
 def test_10000_columns_work_and_past_excel_limit_is_refused(work):
     wide = work / "in" / "wide.csv"
     extra = [f"F{n}" for n in range(9_998)]
@@ -455,6 +461,7 @@ def test_10000_columns_work_and_past_excel_limit_is_refused(work):
     assert checked(work, trailing)["status"].tolist() == ["ready"]
 
 
+@pytest.mark.slow
 def test_more_rows_than_excel_holds_are_read(tmp_path):
     """A CSV may hold more than Excel's 1,048,576 rows: it is read whole (the results writer
     splits its output)."""
@@ -477,6 +484,7 @@ def test_scientific_notation_through_the_cli(work):
 # --- --suppress and --dlt-template files ----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_suppress_files_get_the_same_checks(work, bomb_xlsx):
     sheet = work / "in" / "contacts.csv"
     sheet.write_text("Name,Mobile\nAsha,9876543210\n")
@@ -514,6 +522,7 @@ def test_dlt_template_csv_with_unclosed_quote(work):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="KNOWN BUG upstream (tafia/calamine#693, open; python-calamine 0.9.1 = calamine "

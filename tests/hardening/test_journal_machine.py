@@ -5,7 +5,8 @@ The real journal (SQLite file), the real sending stage (`send_ready`), the real 
 "sent" and can, per request: accept all, refuse some, leave one out of its answer, fail before
 recording (NotSentError, OutcomeUnknown, ProviderError) or time out after recording. A model
 of every row's expected status is kept alongside; after every step the journal must equal the
-model and the provider must never hold a number twice (contract §7: never a row twice).
+model and the provider must never hold a number twice (never a row twice: docs/contract.md,
+"Sending, journal and resume").
 `--resend-unknown` is never used here: it exists to break that rule on purpose.
 """
 
@@ -19,6 +20,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -39,6 +41,8 @@ from pipeline.sending.reconcile import reconcile
 from pipeline.sending.resume import apply_journal
 from pipeline.sending.retry import RetryPolicy
 from pipeline.statuses import FINAL, RESULT_COLUMNS
+
+pytestmark = pytest.mark.slow  # ~8 s of stateful runs
 
 IDENTITY = RunIdentity("/data/contacts.xlsx", "Sheet1", "Hi {Name}", "ACMEST", "service",
                        "textlocal", False)

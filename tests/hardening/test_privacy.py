@@ -1,4 +1,6 @@
-"""Personal data (contract §8): masked in logs, owner-only files, erasable with `smsbatch purge`.
+"""Personal data: masked in logs, owner-only files, erasable with `smsbatch purge`.
+
+The promise: docs/contract.md, "Secrets and privacy".
 
 Numbers and message texts are personal data. At `-v` (DEBUG, every library) stderr holds no
 full number from the sheet and no message text; every file smsbatch creates is 0600 even under
@@ -83,6 +85,7 @@ def assert_no_personal_data(text: str, numbers: set[str], texts: set[str]) -> No
     assert [t for t in texts if t in text] == []
 
 
+@pytest.mark.slow
 def test_a_verbose_send_logs_no_number_and_no_message(workdir):
     with SandboxServer(workdir / "sandbox.sqlite",
                        faults=Faults(drop_every=2, error_every=3)) as server:
@@ -178,6 +181,7 @@ def test_mask_text(text, masked):
 
 # -- file modes -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_every_file_a_send_creates_is_owner_only_even_under_umask_000(workdir, state_dir):
     sent = cli(workdir, "send", "input/contacts.xlsx", "-t", "input/template.txt",
                "--journal", "out/journal.sqlite", "--out", "out/results.xlsx")
@@ -457,6 +461,7 @@ def test_the_library_asks_through_confirm_and_a_no_is_cancelled(stores):
         purge(timedelta(days=1), outbox=outbox.with_name("missing.sqlite"))
 
 
+@pytest.mark.slow
 def test_purging_a_large_journal_takes_seconds(tmp_path):
     # 1M rows take ~5 s on a laptop (dry-run count, delete, VACUUM); 200k keep the suite quick
     # and would still show a quadratic query.

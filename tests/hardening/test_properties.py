@@ -27,13 +27,13 @@ DETERMINISTIC = settings(derandomize=True, database=None, deadline=None,
 E164 = re.compile(r"^\+91[6-9]\d{9}$", re.ASCII)
 
 # ============================================================================================
-# Phone normaliser (contract §4)
+# Phone normaliser (docs/contract.md, "Phone numbers")
 # ============================================================================================
 
 SEPARATORS = [" ", "\u00a0", "\t", "-", ".", "(", ")"]
 PREFIXES = ["", "+91", "91", "0", "0091", "091"]
-# What explain() may answer: contract §4's reasons, plus "not a mobile number" (toll-free,
-# premium, unassigned ranges) and Excel's scientific notation.
+# What explain() may answer: the reasons of docs/contract.md, "Phone numbers", among them "not
+# a mobile number" (toll-free, premium, unassigned ranges) and Excel's scientific notation.
 REASONS = ("empty", "too short", "too long", "landline", "not an Indian number",
            "not a number", "not a mobile number", "scientific notation")
 
@@ -68,6 +68,7 @@ any_cell = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(DETERMINISTIC, max_examples=1500)
 @given(any_cell)
 @example("9876543210")
@@ -87,6 +88,7 @@ def test_normalise_never_raises_and_gives_e164_or_a_documented_reason(value):
         assert phones.to_wire(number) == number[1:]
 
 
+@pytest.mark.slow
 @settings(DETERMINISTIC, max_examples=300)
 @given(st.lists(any_cell, max_size=12))
 def test_normalise_many_agrees_with_normalise_element_by_element(values):
@@ -97,7 +99,7 @@ def test_normalise_many_agrees_with_normalise_element_by_element(values):
 
 @st.composite
 def formatted_numbers(draw: st.DrawFn) -> tuple[str, object]:
-    """A national number and one way a sheet may hold it (contract §4's formats)."""
+    """A national number and one way a sheet may hold it (docs/contract.md, "Phone numbers")."""
     national = draw(national_numbers)
     form = draw(st.sampled_from(["text", "int", "float", "text.0"]))
     prefix = draw(st.sampled_from(PREFIXES))
@@ -120,6 +122,7 @@ def formatted_numbers(draw: st.DrawFn) -> tuple[str, object]:
     return national, text
 
 
+@pytest.mark.slow
 @settings(DETERMINISTIC, max_examples=1500)
 @given(formatted_numbers())
 @example(("8022345678", "080-2234-5678"))  # a Bengaluru landline, written as one
@@ -151,7 +154,7 @@ def test_a_dot_before_a_final_group_of_zeros_is_a_separator(text, expected):
 
 
 # ============================================================================================
-# Template renderer (contract §5)
+# Template renderer (docs/contract.md, "Template")
 # ============================================================================================
 
 header_text = st.text(
@@ -180,7 +183,7 @@ cell_values = st.one_of(
 
 
 def shown(value: object) -> str | None:
-    """What contract §5 says a cell renders as; None for an empty cell."""
+    """What docs/contract.md, "Template" says a cell renders as; None for an empty cell."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -234,6 +237,7 @@ def parsed_as_intended(template, parts) -> bool:
     return placeholders == wanted
 
 
+@pytest.mark.slow
 @settings(DETERMINISTIC, max_examples=600)
 @given(templates(specs=False))
 def test_rendering_resolves_every_placeholder_and_unescapes_braces(case):
@@ -265,6 +269,7 @@ def test_rendering_resolves_every_placeholder_and_unescapes_braces(case):
             assert messages[i].count("}") == literal.count("}")
 
 
+@pytest.mark.slow
 @settings(DETERMINISTIC, max_examples=600)
 @given(templates(specs=True))
 def test_vectorised_render_equals_render_row(case):
@@ -283,7 +288,7 @@ def test_vectorised_render_equals_render_row(case):
 
 
 # ============================================================================================
-# Segment counter: an independent GSM 03.38 reference (3GPP TS 23.038 §6.2.1)
+# Segment counter: an independent GSM 03.38 reference (3GPP TS 23.038, section 6.2.1)
 # ============================================================================================
 
 # The default alphabet, typed from the standard's table by code point (column = high nibble,
@@ -308,8 +313,8 @@ _GSM_TABLE = {
     **{0x61 + k: chr(ord("a") + k) for k in range(26)},
     0x7B: "\u00e4", 0x7C: "\u00f6", 0x7D: "\u00f1", 0x7E: "\u00fc", 0x7F: "\u00e0",
 }
-# §6.2.1.1 extension table (ESC + code): FORM FEED 0x0A, ^ 0x14, { 0x28, } 0x29, \ 0x2F,
-# [ 0x3C, ~ 0x3D, ] 0x3E, | 0x40, EURO SIGN 0x65.
+# The extension table of section 6.2.1.1 (ESC + code): FORM FEED 0x0A, ^ 0x14, { 0x28,
+# } 0x29, \ 0x2F, [ 0x3C, ~ 0x3D, ] 0x3E, | 0x40, EURO SIGN 0x65.
 _GSM_EXTENSION_TABLE = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[",
                         0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "\u20ac"}
 REF_BASIC = frozenset(_GSM_TABLE.values())
@@ -383,6 +388,7 @@ def generated_messages(count: int, seed: int = 38) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 def test_segments_and_encoding_match_the_reference_on_10000_messages():
     messages = generated_messages(10_000)
     expected = [reference_segments(m) for m in messages]

@@ -1,4 +1,4 @@
-"""The API key appears nowhere but in the POST body (contract §8).
+"""The API key appears nowhere but in the POST body (docs/contract.md, "Secrets and privacy").
 
 The real CLI runs in a subprocess (`python -m pipeline -v ...`: DEBUG logging for every
 library, tracebacks re-raised) against real loopback servers, in successful runs and in every
@@ -183,6 +183,7 @@ SANDBOX_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(SANDBOX_CASES))
 def test_send_against_the_sandbox_never_shows_the_key(workdir, case):
     faults, short_timeout, code, status = SANDBOX_CASES[case]
@@ -196,6 +197,7 @@ def test_send_against_the_sandbox_never_shows_the_key(workdir, case):
     assert results_statuses(workdir) == {status: 32, **SKIPPED}
 
 
+@pytest.mark.slow
 def test_status_and_reconcile_never_show_the_key(workdir):
     with SandboxServer(workdir / "sandbox" / "outbox.sqlite", api_key=KEY,
                        faults=Faults(drop_every=2)) as server:
@@ -210,6 +212,7 @@ def test_status_and_reconcile_never_show_the_key(workdir):
         assert_key_nowhere(proc, workdir)
 
 
+@pytest.mark.slow
 def test_a_bad_key_never_shows_the_key(workdir):
     with SandboxServer(workdir / "sandbox" / "outbox.sqlite", api_key=OTHER_KEY) as server:
         sent = send(workdir, server.url)
@@ -223,6 +226,7 @@ def test_a_bad_key_never_shows_the_key(workdir):
     assert_key_nowhere(balance, workdir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("test_mode", [False, True], ids=["balance_first", "bulk_json"])
 def test_connection_refused_never_shows_the_key(workdir, test_mode):
     url = closed_port_url()
@@ -238,6 +242,7 @@ def test_connection_refused_never_shows_the_key(workdir, test_mode):
     assert_key_nowhere(balance, workdir)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("case", "test_code", "error"), [
     ("http_403", 3, "ProviderError: Textlocal /balance/ answered HTTP 403 Forbidden"),
     ("echo_failure", 3,
@@ -336,7 +341,9 @@ def failing_url(case: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.parametrize(("case", "call", "expected"), [
-    (case, call, errors[call == "send_bulk"])
+    # slow (~0.5 s): a `recorder` waits out its poll to stop; a read times out after 0.5 s
+    pytest.param(case, call, errors[call == "send_bulk"],
+                 marks=[pytest.mark.slow] if case in REPLIES or case == "read_timeout" else [])
     for case, errors in sorted(FAILURES.items()) for call in sorted(CALLS)
     if errors[call == "send_bulk"] is not None])
 def test_client_errors_hold_no_trace_of_the_key(tmp_path, caplog, case, call, expected):

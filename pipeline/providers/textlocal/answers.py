@@ -2,8 +2,9 @@
 
 The client (textlocal.py) owns the transport and the key; this module only reads JSON it was
 handed. Anything it cannot read is an OutcomeUnknown, never a guess: a message we cannot
-account for must not be resent blindly (contract §7). Error texts describe a value's *shape*
-(`sketch`), never its content, since numbers and message texts are private (contract §8).
+account for must not be resent blindly (docs/contract.md, "Statuses": `unknown`). Error texts
+describe a value's *shape* (`sketch`), never its content, since numbers and message texts are
+private (docs/contract.md, "Secrets and privacy").
 The client hands over bodies already passed through `scrub_json`, so not even their keys can
 carry the API key back.
 """
@@ -20,7 +21,8 @@ from pipeline.providers.base import Accepted, BulkResponse, HistoryMessage, Refu
 
 READ_ADVICE = "this call sends nothing; rerun it when Textlocal answers"
 
-# What to do next for the codes that stop a run (textlocal-api.md §4, "sender guidance").
+# What to do next for the codes that stop a run (docs/provider-api.md, "Error and warning
+# codes").
 _ADVICE = {
     3: "Check TEXTLOCAL_API_KEY (an India key from Textlocal Messenger > Settings > API Keys)",
     7: "Top up credits in your Textlocal account, then rerun the same command",
@@ -43,7 +45,8 @@ def parse_bulk(body: dict) -> BulkResponse:
     refused: dict[str, Refused] = {}
     groups = body.get("messages", [])
     if "batch_id" in body:
-        groups = [body]  # the plain /send/ shape (textlocal-api.md §2.2), accepted defensively
+        # The plain /send/ shape, accepted defensively (docs/provider-api.md, "The /send/ command").
+        groups = [body]
     if not isinstance(groups, list):
         raise unexpected("answer from Textlocal /bulk_json/", body)
     for group in groups:
@@ -85,7 +88,9 @@ def parse_balance(body: dict) -> int:
 
 
 def failure_error(body: dict, scrub: Callable[[str], str]) -> ProviderError:
-    """The ProviderError for a `"status": "failure"` envelope (textlocal-api.md §1).
+    """The ProviderError for a `"status": "failure"` envelope.
+
+    See docs/provider-api.md, "Answer envelopes" and "Error and warning codes".
 
     `scrub` cleans the provider's own error text (which might quote the key back).
     """
@@ -99,7 +104,8 @@ def failure_error(body: dict, scrub: Callable[[str], str]) -> ProviderError:
 
 
 def history_message(item: object) -> HistoryMessage:
-    """One `/get_history_api/` message; its field names are only corroborated (§5.5 [C])."""
+    """One `/get_history_api/` message; its field names are only corroborated, the
+    alternatives assumed (docs/provider-api.md, "Message history")."""
     if not isinstance(item, dict):
         raise unexpected("message in Textlocal's history", item, read=True)
     message_id = as_id(_first(item, "id", "message_id", "messageID"))
@@ -130,7 +136,8 @@ def as_int(value: object) -> int | None:
 
 
 def as_id(value: object) -> str | None:
-    """An id as text (Textlocal sends ids as numbers or strings, §2.2)."""
+    """An id as text (Textlocal sends ids as numbers or strings; docs/provider-api.md, "Ids and
+    number types")."""
     number = as_int(value)
     if number is not None:
         return str(number)

@@ -9,11 +9,11 @@ Failures are sorted by how the caller recovers (pipeline/errors.py):
 
 Read-only calls (balance, status, history) map failures the same way; their messages say that
 the call itself sent nothing.
-The API key travels only in the POST body (contract §8): never in a URL, a header, a log line,
-an exception or a repr. A provider or a proxy may quote it back (raw, URL-encoded, in any case),
-so `_read` scrubs what comes back before anything reads it: the reason phrase, Retry-After and
-every key and string of the JSON body. Retrying is the batch layer's call, never this module's
-(contract §7).
+The API key travels only in the POST body (docs/contract.md, "Secrets and privacy"): never in
+a URL, a header, a log line, an exception or a repr. A provider or a proxy may quote it back
+(raw, URL-encoded, in any case), so `_read` scrubs what comes back before anything reads it:
+the reason phrase, Retry-After and every key and string of the JSON body. Retrying is the
+batch layer's call, never this module's (docs/provider-api.md, "Rate limits and retries").
 Reading the answers (JSON bodies into results and errors) is textlocal_answers.py.
 """
 
@@ -64,7 +64,8 @@ READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_his
                            "sandbox_account"})
 API_KEY_ENV = "TEXTLOCAL_API_KEY"
 # (connect, read) seconds. The read timeout is long: a 500-message bulk_json request may take
-# a while to answer, and a read timeout makes its rows "unknown" (contract §7).
+# a while to answer, and a read timeout makes its rows "unknown" (docs/contract.md,
+# "Sending, journal and resume").
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 60.0)
 
 MISSING_KEY = (
@@ -145,7 +146,8 @@ class TextlocalClient:
 
         `schedule_time` (unix seconds, GMT) asks Textlocal to send them then instead of now;
         `optouts=True` makes it skip numbers on the account's and the global opt-out lists;
-        `receipt_url` is where Textlocal POSTs each message's delivery receipt (§5.4).
+        `receipt_url` is where Textlocal POSTs each message's delivery receipt
+        (docs/provider-api.md, "Delivery receipts").
         """
         if schedule_time is not None and (isinstance(schedule_time, bool)
                                           or not isinstance(schedule_time, int)
@@ -166,19 +168,20 @@ class TextlocalClient:
         if sender is not None:
             data["sender"] = sender
         data["test"] = bool(test)
-        # bulk_json's docs name only "sender, force or test" as top-level parameters (§3); we
-        # assume it takes /send/'s `schedule_time` and `optouts` (§2.1) there too [I]. Each is
-        # sent only when asked for, so a request without them is exactly what it always was.
+        # bulk_json's docs name only "sender, force or test" as top-level parameters; we
+        # assume it takes /send/'s `schedule_time` and `optouts` there too
+        # (docs/provider-api.md, "Sending with /bulk_json/"). Each is sent only when asked
+        # for, so a request without them is exactly what it always was.
         if schedule_time is not None:
             data["schedule_time"] = schedule_time
         if optouts:
             data["optouts"] = True
         if receipt_url:
-            # /send/'s per-request `receipt_url` (§2.1) as a top-level bulk_json key [I]: one
-            # client spells it `receiptUrl` (§3); the sandbox takes both.
+            # /send/'s per-request `receipt_url` as a top-level bulk_json key (assumed): one
+            # client spells it `receiptUrl`; the sandbox takes both.
             data["receipt_url"] = receipt_url
         if any(_is_unicode(m.text) for m in messages):
-            data["unicode"] = True  # bulk_json's optional "unicode" flag (textlocal-api.md §3)
+            data["unicode"] = True  # bulk_json's optional "unicode" flag, documented
         data["messages"] = [_wire_message(m) for m in messages]
         body = self._post("bulk_json", {"data": json.dumps(data, ensure_ascii=False)})
         return parse_bulk(body)
@@ -202,11 +205,12 @@ class TextlocalClient:
         return f"sandbox@{urllib.parse.urlsplit(self.base_url).hostname}"
 
     def status_batch(self, batch_id: str) -> dict:
-        """Delivery status of every message in a batch (`/status_batch/`, §5.2)."""
+        """Delivery status of every message in a batch (docs/provider-api.md, "Status of a
+        batch")."""
         return self._post("status_batch", {"batch_id": str(batch_id)})
 
     def status_message(self, message_id: str) -> dict:
-        """Delivery status of one message (`/status_message/`, §5.1)."""
+        """Delivery status of one message (docs/provider-api.md, "Status of one message")."""
         return self._post("status_message", {"message_id": str(message_id)})
 
     def history(
@@ -215,10 +219,11 @@ class TextlocalClient:
     ) -> list[HistoryMessage]:
         """Every message Textlocal sent between unix times `min_time` and `max_time`, oldest first.
 
-        Pages through `/get_history_api/` (textlocal-api.md §5.5) until its `total` is reached.
-        The result is complete or an error is raised, because reconciliation reads a missing
-        message as "not sent": needing more than `max_pages` pages, or a page that ends before
-        `total`, is a ProviderError. Test-mode messages are never in Textlocal's history.
+        Pages through `/get_history_api/` (docs/provider-api.md, "Message history") until its
+        `total` is reached. The result is complete or an error is raised, because
+        reconciliation reads a missing message as "not sent": needing more than `max_pages`
+        pages, or a page that ends before `total`, is a ProviderError. Test-mode messages are
+        never in Textlocal's history.
         """
         for name, value in (("min_time", min_time), ("max_time", max_time)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -271,7 +276,8 @@ class TextlocalClient:
         read = command in READ_COMMANDS
         # Every error below is raised outside the `except` that found it, so it has no
         # __context__: a requests exception holds the PreparedRequest, whose body is the key
-        # (contract §8). Nothing that reaches a caller, a log or a traceback can reach it.
+        # (docs/contract.md, "Secrets and privacy"). Nothing that reaches a caller, a log or a
+        # traceback can reach it.
         failure: Exception | None = None
         try:
             # No redirects: a 30x would either drop the POST body or replay the key elsewhere.
@@ -369,7 +375,8 @@ def api_key_from_env(environ: Mapping[str, str] | None = None) -> str:
     if environ is None:
         import dotenv
 
-        # Only the current directory's .env, never one found by walking up (contract §2).
+        # Only the current directory's .env, never one found by walking up (docs/contract.md,
+        # "Secrets and privacy").
         dotenv.load_dotenv(Path.cwd() / ".env", override=False)
         environ = os.environ
     key = (environ.get(API_KEY_ENV) or "").strip()
@@ -381,7 +388,8 @@ def api_key_from_env(environ: Mapping[str, str] | None = None) -> str:
 # -- helpers ------------------------------------------------------------------------------
 
 def _is_unicode(text: str) -> bool:
-    """Whether `text` needs UCS-2 (a character outside GSM 03.38, textlocal-api.md §7)."""
+    """Whether `text` needs UCS-2 (a character outside GSM 03.38; docs/provider-api.md,
+    "Message length, encoding and credits")."""
     from pipeline.sms.gsm import encoding_of  # lazily: keeps importing this module cheap
 
     return encoding_of(text) != "GSM-7"
@@ -400,8 +408,9 @@ def _wire_message(message: Outgoing) -> dict[str, str]:
     if not message.number.isdigit():
         raise ValueError(f"number {message.number!r} is not in wire form (digits only)")
     # The bulk_json doc sample rawurlencode()s each text and Textlocal decodes it once more
-    # (textlocal-api.md §3, §10): quote() with safe="" is PHP's rawurlencode, so `%`, `+`
-    # and `&` survive the double decoding.
+    # (docs/provider-api.md, "Sending with /bulk_json/"; still an open question there):
+    # quote() with safe="" is PHP's rawurlencode, so `%`, `+` and `&` survive the double
+    # decoding.
     item = {"number": message.number, "text": urllib.parse.quote(message.text, safe="")}
     if message.custom is not None:
         item["custom"] = message.custom

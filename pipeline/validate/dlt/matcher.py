@@ -1,9 +1,10 @@
-r"""Check messages against the DLT templates registered for the sender (textlocal-api §8).
+r"""Check messages against the DLT templates registered for the sender.
 
-Operators scrub every SMS against the sender's registered DLT content template: the fixed text
-must be identical ("no extra/missing spaces or new lines") and each `{#var#}` (case-sensitive)
-holds at most 30 characters. Checking here means a mismatch costs no credit and comes with a
-reason the user can act on, instead of provider error 80 after the fact (§4).
+Operators scrub every SMS against the sender's registered DLT content template
+(docs/provider-api.md, "DLT templates and headers"): the fixed text must be identical ("no
+extra/missing spaces or new lines") and each `{#var#}` (case-sensitive) holds at most 30
+characters. Checking here means a mismatch costs no credit and comes with a reason the user
+can act on, instead of provider error 80 after the fact.
 
 Template files are read by `files.py` (`load_dlt_templates`, exported by the package).
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from pipeline.errors import InputError
 
@@ -52,11 +53,11 @@ class Template(Protocol):
 
 __all__ = ["DEFAULT_VAR_MAX", "BadText", "DltMatcher", "DltTemplate", "compile_text"]
 
-DEFAULT_VAR_MAX = 30  # "maximum character limit for a DLT variable is 30" (§8 "Variables")
+DEFAULT_VAR_MAX = 30  # "maximum character limit for a DLT variable is 30" (Textlocal)
 VAR = "{#var#}"
 
 # A valid variable, or anything that looks like a failed attempt at one ({#VAR#}, {#var},
-# {var}, {# var #}, {#name#}): operators would not read those as variables (§8).
+# {var}, {# var #}, {#name#}): operators would not read those as variables.
 _VAR_LIKE = re.compile(r"\{#var#\}|\{\s*#?\s*var\s*#?\s*\}?|\{\s*#|#\s*\}", re.IGNORECASE)
 _SHOWN = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _BEFORE, _AFTER, _CLIP = 6, 14, 30  # window around a difference, and longest quoted tail
@@ -181,7 +182,8 @@ class DltMatcher:
         """(template id, None) for the first template the message fits, else (None, reason)."""
         hit = self._regex.fullmatch(message)
         if hit is not None:
-            return self._compiled[hit.lastindex - 1].id, None  # type: ignore[operator]
+            # one group per branch and none inside: a match always sets lastindex
+            return self._compiled[cast(int, hit.lastindex) - 1].id, None
         miss = self._closest(message)
         reason = self._describe(miss, _View(message))
         return None, f"template {self._compiled[miss.index].id}: {reason}"
@@ -193,7 +195,8 @@ class DltMatcher:
         fullmatch = self._regex.fullmatch
         names = [None] + [c.id for c in self._compiled]  # group number -> template id
         ids: list[str | None] = [
-            None if m is None or (hit := fullmatch(m)) is None else names[hit.lastindex]
+            None if m is None or (hit := fullmatch(m)) is None
+            else names[cast(int, hit.lastindex)]  # set by any match, as in match()
             for m in messages
         ]
         reasons: list[str | None] = [None] * len(ids)

@@ -3,7 +3,7 @@
 `load()` reads and prepares (prepare.py: every row's status, message and credits, no network);
 `check()` and `send()` are what the CLI and the notebooks call; each returns a `BatchResult`
 and writes the results workbook (docs/contract.md, "The results workbook"). `send()` journals
-every request (journal.py, sending.py) so a rerun resumes instead of resending
+every request (sending/journal.py, sending/chunks.py) so a rerun resumes instead of resending
 (docs/contract.md, "Sending, journal and resume").
 """
 
@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -238,52 +239,65 @@ class Plan:
     balance: int | None = None  # the provider's balance before sending (not in test mode)
 
 
+@dataclass(frozen=True)
+class SendOptions:
+    """How to send: everything `send` needs besides the rows, the provider and the callbacks."""
+
+    provider: str = "sandbox"  # its name, recorded in the journal and the Summary
+    sender: str | None = None
+    chunk_size: int = BULK_LIMIT
+    limit: int | None = None
+    test: bool = False
+    concurrency: int = 4
+    rate: float | None = None  # messages per second; None: as fast as the provider answers
+    journal: str | Path | None = None  # default: settings.default_journal
+    resend_unknown: bool = False
+    out: str | Path | None = None  # default: output/<sheet>-results-<time>.xlsx
+    receipt_url: str | None = None
+    account: str | None = None  # providers.Connection.account: whose sends these are
+    repeat_window: timedelta | None = None  # default: settings.default_repeat_window
+    clock: Clock = system_clock
+
+
 def send(
     prepared: Prepared,
     client: Provider,
+    options: SendOptions | None = None,
     *,
-    provider: str,
-    sender: str | None,
-    chunk_size: int = BULK_LIMIT,
-    limit: int | None = None,
-    test: bool = False,
-    concurrency: int = 4,
-    rate: float | None = None,
-    journal: str | Path | None = None,
-    resend_unknown: bool = False,
-    out: str | Path | None = None,
     before_send: Callable[[Plan], bool] | None = None,
     progress: ProgressCallback | None = None,
-    clock: Clock = system_clock,
-    receipt_url: str | None = None,
-    account: str | None = None,
-    repeat_window: timedelta | None = None,
+    **changes: Any,
 ) -> BatchResult:
     """Send the prepared ready rows through `client`, journalled, and write the workbook.
 
+    `options` (a SendOptions) says how; keyword `changes` override its fields, so
+    `send(prepared, client, sender="ACMEST", limit=10)` reads like a plain call.
     Rerunning the same job (same input file, worksheet, template, sender, provider account,
     test mode) sends only rows never accepted; earlier outcomes are carried into the workbook.
-    A row whose exact text went to the same number through the same `account` (see
-    providers.account_scope) within `repeat_window` (default 7 days, 0 = off), from any other
-    run in the journal, is `already_sent`. `journal` defaults to settings.default_journal.
-    `before_send(plan)` may show the plan and return False to cancel (raises `Cancelled`,
-    nothing sent, nothing written). A provider stop (bad key, no credits), a journal that
-    cannot be written, or Ctrl-C still writes every row: unsent ones are `failed` with the
-    reason. Before anything is sent, a balance below the credits needed stops the run
-    (ProviderError, exit 3) unless `test`, and promotional messages outside their window are
-    scheduled for its next opening (or, with `rules.schedule` off, refused with InputError).
+    A row whose exact text went to the same number through the same `account` within
+    `repeat_window` (default 7 days, 0 = off), from any other run in the journal, is
+    `already_sent` (docs/journal.md). `before_send(plan)` may show the plan and return False
+    to cancel (raises `Cancelled`, nothing sent, nothing written). A provider stop (bad key,
+    no credits), a journal that cannot be written, or Ctrl-C still writes every row: unsent
+    ones are `failed` with the reason. Before anything is sent, a balance below the credits
+    needed stops the run (ProviderError, exit 3) unless `test`, and promotional messages
+    outside their window are scheduled for its next opening (or, with `rules.schedule` off,
+    refused with InputError).
     """
+    opts = replace(options or SendOptions(), **changes)
+    provider, sender, test, clock = opts.provider, opts.sender, opts.test, opts.clock
+    account, limit = opts.account, opts.limit
     rules = prepared.rules
-    settings = SendSettings(sender=sender, chunk_size=chunk_size, limit=limit, test=test,
-                            concurrency=concurrency, rate=rate, window=rules.window,
+    settings = SendSettings(sender=sender, chunk_size=opts.chunk_size, limit=limit, test=test,
+                            concurrency=opts.concurrency, rate=opts.rate, window=rules.window,
                             schedule=rules.schedule, optouts=rules.provider_optouts,
-                            clock=clock, receipt_url=receipt_url)
-    window = default_repeat_window() if repeat_window is None else repeat_window
+                            clock=clock, receipt_url=opts.receipt_url)
+    window = default_repeat_window() if opts.repeat_window is None else opts.repeat_window
     if window < timedelta(0):
         raise ValueError(f"repeat_window must not be negative, not {window}")
     sheet = prepared.sheet
-    out = out_path_for(sheet.path, out, _rule_files(rules))
-    journal_path = Path(journal) if journal is not None else default_journal()
+    out = out_path_for(sheet.path, opts.out, _rule_files(rules))
+    journal_path = Path(opts.journal) if opts.journal is not None else default_journal()
     # Before any request leaves: a run that cannot record what it sent must not send.
     check_writable(out, journal_path, expected_bytes=estimate_bytes(len(prepared.results)))
     identity = RunIdentity(input_path=str(sheet.path.resolve()), worksheet=sheet.name,
@@ -294,7 +308,7 @@ def send(
     with workbook_lock(out), Journal.open(journal_path) as book:
         run = book.begin_run(identity, sheet.sha256)
         resumed = apply_journal(prepared.results, book.entries(run.id),
-                                resend_unknown=resend_unknown)
+                                resend_unknown=opts.resend_unknown)
         if window > timedelta(0):
             keys = ready_keys(prepared.results)
             priors = book.prior_sends(keys.values(), account=account, test=test,

@@ -40,3 +40,17 @@ def test_textlocal_implements_the_provider_protocol():
 
     with TextlocalClient("a-key-123456", "https://api.textlocal.in/") as client:
         assert isinstance(client, Provider)
+
+
+def test_send_takes_an_options_object_and_keyword_overrides_of_its_fields():
+    import dataclasses
+
+    import pytest
+
+    from pipeline.job import SendOptions, send
+
+    fields = {f.name for f in dataclasses.fields(SendOptions)}
+    assert {"provider", "sender", "chunk_size", "limit", "journal", "out",
+            "repeat_window", "account", "clock"} <= fields
+    with pytest.raises(TypeError, match="no_such_option"):
+        send(None, None, SendOptions(), no_such_option=1)  # type: ignore[arg-type]

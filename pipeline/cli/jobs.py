@@ -153,13 +153,13 @@ def send(sheet_path: Path, template_path: Path, sheet_name: str | None,
     with open_provider(provider, base_url=base_url) as connection:
         click.echo(f"Provider: {connection.description}")
         try:
-            result = batch.send(prepared, connection.client, provider=provider, sender=sender,
-                                chunk_size=chunk_size, limit=limit, test=test_mode,
-                                concurrency=concurrency, rate=rate, journal=journal_path,
-                                resend_unknown=resend_unknown, out=out,
-                                before_send=before_send, progress=progress.advance,
-                                receipt_url=receipt_url, account=connection.account,
-                                repeat_window=window)
+            options = batch.SendOptions(
+                provider=provider, sender=sender, chunk_size=chunk_size, limit=limit,
+                test=test_mode, concurrency=concurrency, rate=rate, journal=journal_path,
+                resend_unknown=resend_unknown, out=out, receipt_url=receipt_url,
+                account=connection.account, repeat_window=window)
+            result = batch.send(prepared, connection.client, options, before_send=before_send,
+                                progress=progress.advance)
         except Cancelled:
             click.echo("Nothing sent.")
             sys.exit(1)

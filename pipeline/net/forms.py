@@ -12,6 +12,7 @@ import urllib.parse
 from collections.abc import Sequence
 from email import policy
 from email.parser import BytesParser
+from typing import cast
 from http.server import BaseHTTPRequestHandler
 
 
@@ -25,7 +26,8 @@ def form_fields(content_type: str, raw: bytes) -> dict[str, str]:
         pairs = []
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            payload = part.get_payload(decode=True) or b""
+            # decode=True gives the part's bytes (None for a nested multipart part)
+            payload = cast("bytes | None", part.get_payload(decode=True)) or b""
             if isinstance(name, str):
                 pairs.append((name, payload.decode("utf-8", "replace")))
     else:

@@ -30,7 +30,9 @@ class QuietServer(ThreadingHTTPServer):
     label = "server"
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        sys.stderr.write(f"{self.label}: a request failed ({sys.exc_info()[0].__name__})\n")
+        failure = sys.exc_info()[0]
+        assert failure is not None  # socketserver calls handle_error in its except clause
+        sys.stderr.write(f"{self.label}: a request failed ({failure.__name__})\n")
 
 
 class QuietHandler(BaseHTTPRequestHandler):

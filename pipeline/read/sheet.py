@@ -3,7 +3,7 @@
 docs/contract.md, "Reading the sheet": cells are read as the user sees them (a phone stored as
 a number is kept as a number, a date cell is a date), fully blank rows are skipped, headers are
 trimmed. The input file is read once, into memory, and never written (docs/contract.md,
-"Secrets and privacy"). Bytes become rows in sheet_readers.py (calamine for workbooks, after
+"Secrets and privacy"). Bytes become rows in rows.py (calamine for workbooks, after
 the checks in safety.py; csv for text); this module finds the header and the phone column and
 builds the frame.
 

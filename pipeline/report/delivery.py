@@ -6,7 +6,7 @@ batch with one `/status_batch/` call (docs/provider-api.md, "Status of a batch")
 holding one of our rows (bulk_json makes one batch per message) with `/status_message/`, which
 also gives the status's date (docs/provider-api.md, "Status of one message"); a bounded
 number of lookups in flight. The workbook is replaced atomically with every other cell as it
-was (results.py). The send journal, when there is one and no send holds it, remembers what was
+was (report/workbook.py). The send journal, when there is one and no send holds it, remembers what was
 learned, so a later check skips settled messages even if the workbook was replaced by an older
 copy.
 """

@@ -2,7 +2,7 @@
 
 The HTTP side (sockets, forms, faults) is sandbox.py; this module only turns a command and its
 parameters into the JSON body Textlocal would send (docs/provider-api.md), writing to the
-store. The read commands are in sandbox_reads.py, the India rules in sandbox_rules.py.
+store. The read commands are in reads.py, the India rules in rules.py.
 
 Choices where Textlocal's documentation is silent (assumed: docs/provider-api.md), all on the
 strict side:
@@ -20,11 +20,11 @@ strict side:
   `messages_not_sent`); a bad sender or too few credits fails the whole request (44/43, 7).
   Each accepted message is its own batch and keeps its own `custom` value.
 - /send/ sends once per distinct number; the command is checked (1, 2) before the key (3).
-- India rules (sandbox_rules.py): promotional hours (192) and schedules (8, 9, 191) and a
+- India rules (rules.py): promotional hours (192) and schedules (8, 9, 191) and a
   template mismatch on /send/ (80) fail the whole request; in bulk_json a template mismatch
   (80) or a skipped opt-out (94) refuses that message only, and /send/ warns (94) per
   skipped opt-out. A scheduled request is charged now and its messages read `scheduled`.
-- Receipts (sandbox_receipts.py): /send/'s `receipt_url`, or bulk_json's top-level
+- Receipts (receipts.py): /send/'s `receipt_url`, or bulk_json's top-level
   `receipt_url` (or `receiptUrl`, as one client spells it), is kept with each message and
   echoed in the answer; a URL that is not loopback http fails the request with 95, the
   sandbox's own code (docs/provider-api.md, "Sending with /bulk_json/").
@@ -70,13 +70,13 @@ ERRORS = {
     43: "Invalid sender name",
     44: "No sender name specified",
     51: "No valid numbers specified",
-    **MESSAGES,  # the India rules' codes (sandbox_rules.py)
-    **READ_ERRORS,  # the sandbox's own, for unknown ids (sandbox_reads.py)
+    **MESSAGES,  # the India rules' codes (rules.py)
+    **READ_ERRORS,  # the sandbox's own, for unknown ids (reads.py)
     **RECEIPT_ERRORS,  # the sandbox's own, for a receipt URL it will not call
 }
 
 
-def _failure(code: int) -> dict:
+def _failure(code: int) -> dict[str, Any]:
     """Textlocal's failure envelope (docs/provider-api.md, "Answer envelopes")."""
     return {"errors": [{"code": code, "message": ERRORS[code]}], "status": "failure"}
 
@@ -97,7 +97,7 @@ class SandboxApi:
         self._rules = rules if rules is not None else Rules()
         self._clock = clock
         reads = ReadCommands(store, clock)
-        self._commands = {
+        self._commands: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
             "send": self.send, "bulk_json": self.bulk_json, "balance": reads.balance,
             "status_message": reads.status_message, "status_batch": reads.status_batch,
             "get_sender_names": self.get_sender_names, "get_templates": self.get_templates,
@@ -107,7 +107,7 @@ class SandboxApi:
             "sandbox_account": lambda params: {"account": store.account, "status": "success"},
         }
 
-    def handle(self, command: str, params: dict[str, str]) -> dict:
+    def handle(self, command: str, params: dict[str, str]) -> dict[str, Any]:
         """Authenticate, then run `command` (codes 1, 2, 3 come first)."""
         if not command:
             return _failure(1)
@@ -120,14 +120,14 @@ class SandboxApi:
             return _failure(3)
         return action(params)
 
-    def _sender_error(self, sender: object) -> dict | None:
+    def _sender_error(self, sender: object) -> dict[str, Any] | None:
         if not sender:
             return _failure(44)
         allowed = (sender in self._senders) if self._senders is not None else (
             isinstance(sender, str) and _HEADER.fullmatch(sender) is not None)
         return None if allowed else _failure(43)
 
-    def send(self, params: dict[str, str]) -> dict:
+    def send(self, params: dict[str, str]) -> dict[str, Any]:
         """/send/: one text to up to 10,000 comma-separated numbers (docs/provider-api.md,
         "The /send/ command")."""
         from pipeline.sms.gsm import count_segments
@@ -188,7 +188,7 @@ class SandboxApi:
         body["status"] = "success"
         return body
 
-    def bulk_json(self, params: dict[str, str]) -> dict:
+    def bulk_json(self, params: dict[str, str]) -> dict[str, Any]:
         """/bulk_json/: a text per number; each accepted one is its own batch
         (docs/provider-api.md, "Sending with /bulk_json/")."""
         from pipeline.sms.gsm import count_segments
@@ -263,13 +263,13 @@ class SandboxApi:
                 "balance_post_send": balance_post, "messages": groups,
                 "messages_not_sent": not_sent, "status": "success"}
 
-    def get_sender_names(self, params: dict[str, str]) -> dict:
+    def get_sender_names(self, params: dict[str, str]) -> dict[str, Any]:
         """/get_sender_names/ (docs/provider-api.md, "Templates and sender names")."""
         names = self._senders or []
         return {"default_sender_name": names[0] if names else DEFAULT_SENDER,
                 "sender_names": names, "status": "success"}
 
-    def get_templates(self, params: dict[str, str]) -> dict:
+    def get_templates(self, params: dict[str, str]) -> dict[str, Any]:
         """/get_templates/: the DLT templates the sandbox was given, if any
         (docs/provider-api.md, "Templates and sender names")."""
         return {"templates": self._rules.template_list(), "status": "success"}

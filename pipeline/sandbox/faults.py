@@ -38,6 +38,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, fields
 from http import HTTPStatus
+from typing import Any, cast
 
 from pipeline.errors import InputError
 
@@ -146,7 +147,7 @@ class Echo:
             return value
         return _header_text(f"{value}; apikey={self.key}")
 
-    def failure(self) -> dict | None:
+    def failure(self) -> dict[str, Any] | None:
         """The failure envelope answering a sending request instead of doing it, if any."""
         quoted = [form for place, form in (("error", self.key), ("upper", self.key.upper()))
                   if place in self.places]
@@ -155,11 +156,11 @@ class Echo:
         return {"errors": [{"code": 3, "message": "Invalid login details for apikey "
                             + " / ".join(quoted)}], "status": "failure"}
 
-    def body(self, body: dict) -> dict:
+    def body(self, body: dict[str, Any]) -> dict[str, Any]:
         """`body` with the key added where `places` say, if it is a success body."""
         if body.get("status") != "success" or not {"json-key", "json-value"} & set(self.places):
             return body
-        return self._echoed(body)
+        return cast(dict[str, Any], self._echoed(body))  # a dict is copied as a dict
 
     def _echoed(self, value: object) -> object:
         """A copy of JSON `value` with the key added at every depth."""

@@ -1,9 +1,9 @@
 """Textlocal's read commands as the sandbox answers them: balance, status, history.
 
-The sending commands and the dispatch are in sandbox_api.py; these only read the store.
+The sending commands and the dispatch are in api.py; these only read the store.
 Choices where Textlocal's documentation is silent (assumed; docs/provider-api.md):
 - Status lookups of an unknown id fail with the sandbox's own codes 22 / 23.
-- Statuses are as of the sandbox's clock (sandbox_receipts.py): `scheduled` until a message
+- Statuses are as of the sandbox's clock (receipts.py): `scheduled` until a message
   accepted for later is due, then P, then final. The status_batch counts are of final
   outcomes (docs/provider-api.md, "Status of a batch"), so `num_messages` minus their sum is
   what is still P or scheduled.
@@ -16,18 +16,21 @@ Choices where Textlocal's documentation is silent (assumed; docs/provider-api.md
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from pipeline.sandbox.receipts import IST, current_status, ist
+from pipeline.clock import IST
+from pipeline.sandbox.receipts import current_status, ist
 from pipeline.sandbox.store import Store, Transaction
 
 # The sandbox's own codes: Textlocal's for an unknown id are not documented.
 READ_ERRORS = {22: "Invalid message ID", 23: "Invalid batch ID"}
 
 
-def _failure(code: int) -> dict:
+def _failure(code: int) -> dict[str, Any]:
     """Textlocal's failure envelope (docs/provider-api.md, "Answer envelopes")."""
     return {"errors": [{"code": code, "message": READ_ERRORS[code]}], "status": "failure"}
 
@@ -50,12 +53,12 @@ class ReadCommands:
         self._store = store
         self._clock = clock
 
-    def balance(self, params: dict[str, str]) -> dict:
+    def balance(self, params: dict[str, str]) -> dict[str, Any]:
         """/balance/ (docs/provider-api.md, "Balance")."""
         with self._store.transaction() as tx:
             return {"balance": {"sms": tx.balance()}, "status": "success"}
 
-    def status_message(self, params: dict[str, str]) -> dict:
+    def status_message(self, params: dict[str, str]) -> dict[str, Any]:
         """/status_message/ by `message_id` (docs/provider-api.md, "Status of one message")."""
         message_id = _integer(params.get("message_id"))
         with self._store.transaction() as tx:
@@ -67,7 +70,7 @@ class ReadCommands:
                             "status": status, "date": ist(since)},
                 "status": "success"}
 
-    def status_batch(self, params: dict[str, str]) -> dict:
+    def status_batch(self, params: dict[str, str]) -> dict[str, Any]:
         """/status_batch/ by `batch_id` (docs/provider-api.md, "Status of a batch")."""
         batch_id = _integer(params.get("batch_id"))
         with self._store.transaction() as tx:
@@ -84,7 +87,7 @@ class ReadCommands:
                              for row, status in zip(rows, statuses, strict=True)],
                 "status": "success"}
 
-    def get_history_api(self, params: dict[str, str]) -> dict:
+    def get_history_api(self, params: dict[str, str]) -> dict[str, Any]:
         """/get_history_api/: sent messages, newest first unless sort_order=asc (assumed:
         docs/provider-api.md, "Message history")."""
         start = _integer(params.get("start"), 0) or 0
@@ -106,7 +109,7 @@ class ReadCommands:
 
 
 def _history(tx: Transaction, params: dict[str, str], start: int, limit: int,
-             newest_first: bool) -> tuple[int, list]:
+             newest_first: bool) -> tuple[int, list[sqlite3.Row]]:
     """One page of history; unix-time bounds beyond year 9999 are ignored."""
     bounds = [_integer(params.get(name)) for name in ("min_time", "max_time")]
     bounds = [b if b is not None and b < 253_402_300_800 else None for b in bounds]

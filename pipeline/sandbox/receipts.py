@@ -1,6 +1,6 @@
 """Delivery in the sandbox: statuses that evolve with its clock, and receipt callbacks.
 
-A message's fate is drawn once, when it is accepted, and stored with it (sandbox_store.py):
+A message's fate is drawn once, when it is accepted, and stored with it (store.py):
 its final status and the time it takes it. The draw is a seeded hash of the message id, so the
 same outbox always tells the same story and tests are reproducible. Between acceptance and
 that time the status is derived lazily from the sandbox's clock, never written back:
@@ -40,11 +40,14 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.clock import IST
 from pipeline.errors import InputError
 from pipeline.net.servers import is_loopback_host
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 class Store(Protocol):
@@ -130,7 +133,7 @@ class Receipts:
         return "D", self.settle_seconds  # only reachable through rounding of the shares
 
 
-def current_status(row: Mapping[str, Any], now: float) -> tuple[str, float]:
+def current_status(row: sqlite3.Row | Mapping[str, Any], now: float) -> tuple[str, float]:
     """A stored message's status at unix time `now`, and the unix time it took that status."""
     final_status = row["final_status"]
     if final_status is None:  # an outbox from before receipts: it was final ("D") at once

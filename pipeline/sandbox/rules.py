@@ -101,7 +101,7 @@ class Rules:
         """Whether `number` (wire form) is on the opt-out list."""
         return number in self.optouts
 
-    def template_list(self) -> list[dict]:
+    def template_list(self) -> list[dict[str, Any]]:
         """The templates as `/get_templates/` lists them (a corroborated shape:
         docs/provider-api.md, "Templates and sender names")."""
         return [{"id": t.id, "title": str(t.id), "body": t.text, "senderName": "",

@@ -1,9 +1,9 @@
 """A real loopback HTTP server speaking Textlocal's API, for rehearsals and end-to-end tests.
 
 Plain `http.server` (no framework) on 127.0.0.1. The commands themselves (validation, JSON
-envelopes, what gets recorded) live in sandbox_api.py, the SQLite outbox in sandbox_store.py;
+envelopes, what gets recorded) live in api.py, the SQLite outbox in store.py;
 this module is the HTTP side: sockets, form parsing, and the fault switches of
-sandbox_faults.py. Delivery statuses and receipt callbacks are sandbox_receipts.py; their
+faults.py. Delivery statuses and receipt callbacks are receipts.py; their
 thread runs while the server does. Without faults every answer is HTTP 200; what a request
 records commits in one transaction before the reply, so a client never sees "success" for a
 message the outbox does not have.
@@ -43,28 +43,28 @@ __all__ = ["FaultCounts", "Faults", "ReceiptCounts", "Receipts", "SandboxServer"
 MAX_BODY = 32 * 1024 * 1024  # 500 long unicode messages, double-encoded, are ~3 MB
 # Textlocal always enforces promotional hours (docs/provider-api.md, "Promotional hours"), so
 # a rehearsal does too by default, with the same window our own pre-send check assumes
-# (pipeline/window.py); None turns it off.
+# (sms/window.py); None turns it off.
 DEFAULT_PROMO_WINDOW = Window.parse(DEFAULT_WINDOW)
 
 
 class SandboxServer(BackgroundServer):
     """Textlocal's API on a loopback port, recording accepted messages in `outbox`.
 
-    `faults` (sandbox_faults.py) makes it slow, throttling, failing or silent; assign
+    `faults` (faults.py) makes it slow, throttling, failing or silent; assign
     `server.faults` to change them while it runs. `clock` gives the unix time recorded with
     each message and the "now" of the India rules (tests pass a fixed one).
 
-    The India rules (sandbox_rules.py): `promo_window` limits 6-digit (promotional) headers
+    The India rules (rules.py): `promo_window` limits 6-digit (promotional) headers
     to its hours, IST (default 10:00-21:00, as Textlocal enforces; None: never);
     `dlt_templates` (each with `.id` and `.text`) are the registered DLT templates every text
     must match (None: no check); `optouts` lists the numbers a request with `optouts=true`
     skips.
 
-    `receipts` (sandbox_receipts.py) sets how delivery unfolds with `clock`: P for
+    `receipts` (receipts.py) sets how delivery unfolds with `clock`: P for
     `settle_seconds`, then mostly D, some U/E/I/?; and how receipts are POSTed to a send's
     loopback `receipt_url` once a message is final.
 
-    It serves once (servers.py): `start()` or `with`, or `serve_forever()`; `stop()` wakes
+    It serves once (net/servers.py): `start()` or `with`, or `serve_forever()`; `stop()` wakes
     requests held by a fault, waits for those in flight and closes the outbox.
     """
 
@@ -88,7 +88,7 @@ class SandboxServer(BackgroundServer):
     ) -> None:
         self.outbox_path = Path(outbox)
         rules = Rules(promo_window, dlt_templates, optouts)  # InputError for a bad opt-out
-        # `balance` only seeds a new outbox; a reopened one keeps its own (sandbox_store.py).
+        # `balance` only seeds a new outbox; a reopened one keeps its own (store.py).
         try:
             self.receipts = receipts if receipts is not None else Receipts()
             self._store = Store(outbox, balance=balance, clock=clock, receipts=self.receipts)

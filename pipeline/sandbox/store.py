@@ -8,7 +8,7 @@ for later (`schedule_time`, docs/provider-api.md, "The /send/ command") is kept 
 `scheduled` and its `scheduled_at`, and reads `scheduled` until then.
 
 Each message's delivery fate (final status and when) is drawn on acceptance and stored; its
-status at any moment is derived from those and the clock (sandbox_receipts.py), so the
+status at any moment is derived from those and the clock (receipts.py), so the
 `status` column keeps the status on acceptance ("P" or "scheduled") and reads report the
 current one. A message sent with a `receipt_url` has `receipt_state` "due" until its receipt
 callback is posted ("sent") or given up ("failed").
@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.sandbox.receipts import Receipts, current_status
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS messages (
     num_parts  INTEGER NOT NULL,
     test       INTEGER NOT NULL,
     -- status on acceptance: "P", or "scheduled" for later (outboxes from before receipts
-    -- hold "D"); reads derive the current one (sandbox_receipts.py)
+    -- hold "D"); reads derive the current one (receipts.py)
     status     TEXT NOT NULL,
     created_at TEXT NOT NULL,
     scheduled_at TEXT  -- ISO 8601 UTC, or NULL when sent at once
@@ -75,7 +76,7 @@ CREATE INDEX IF NOT EXISTS messages_batch ON messages(batch_id);
 _ADDED_COLUMNS = {
     "scheduled_at": "TEXT",
     "due_at": "REAL",  # unix time it goes out: scheduled_at, or acceptance
-    "final_status": "TEXT",  # D/U/E/I/? drawn on acceptance (sandbox_receipts.py)
+    "final_status": "TEXT",  # D/U/E/I/? drawn on acceptance (receipts.py)
     "final_at": "REAL",  # unix time it takes final_status
     "receipt_url": "TEXT",
     "receipt_state": "TEXT",  # "due", "sent", "failed"; NULL when no receipt was asked for
@@ -179,7 +180,9 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
-    def outbox(self, *, include_test: bool = False, at: float | None = None) -> list[dict]:
+    def outbox(
+        self, *, include_test: bool = False, at: float | None = None
+    ) -> list[dict[str, Any]]:
         """The outbox rows (see `read_outbox`), statuses as of `at` (default: the clock)."""
         with self._lock:
             return _outbox_rows(self._conn, include_test, self._clock() if at is None else at)
@@ -204,7 +207,7 @@ class Transaction:
 
         With `scheduled_at` (unix seconds) they are stored as `scheduled` for that time; they
         are charged now, as credits are taken when a send is accepted. Each message's delivery
-        fate is drawn now (sandbox_receipts.py).
+        fate is drawn now (receipts.py).
         """
         clock = self._clock()
         now = _iso(clock)
@@ -248,9 +251,10 @@ class Transaction:
 
     def message(self, message_id: int) -> sqlite3.Row | None:
         """A really-sent message by id."""
-        return self._conn.execute(
+        row: sqlite3.Row | None = self._conn.execute(  # the connection's row_factory
             "SELECT * FROM messages WHERE id = ? AND test = 0", (message_id,)
         ).fetchone()
+        return row
 
     def batch_messages(self, batch_id: int) -> list[sqlite3.Row]:
         """The really-sent messages of a batch, in id order."""
@@ -290,7 +294,9 @@ class Transaction:
                            (state, message_id))
 
     def _state(self, key: str) -> int:
-        return self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()[0]
+        value: int = self._conn.execute(
+            "SELECT value FROM state WHERE key = ?", (key,)).fetchone()[0]
+        return value
 
     def _take(self, key: str, count: int) -> int:
         """Reserve `count` consecutive ids from counter `key`; the first one."""
@@ -305,7 +311,7 @@ def _iso(unix_time: float) -> str:
 
 
 def read_outbox(path: str | Path, *, include_test: bool = False,
-                at: float | None = None) -> list[dict]:
+                at: float | None = None) -> list[dict[str, Any]]:
     """Messages the sandbox accepted, oldest first (test-mode ones only if `include_test`).
 
     Each dict: id, batch_id (as text, like the client's ids), number, message, sender,
@@ -328,7 +334,9 @@ def _has_column(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA table_info(messages)"))
 
 
-def _outbox_rows(conn: sqlite3.Connection, include_test: bool, at: float) -> list[dict]:
+def _outbox_rows(
+    conn: sqlite3.Connection, include_test: bool, at: float
+) -> list[dict[str, Any]]:
     where = "" if include_test else "WHERE test = 0"
     # read_outbox never writes, so an older outbox reads as never scheduled and final at once.
     fate = ", ".join(name if _has_column(conn, name) else f"NULL AS {name}"

@@ -210,7 +210,7 @@ _GSM_ALL = GSM_BASIC | GSM_EXTENSION
 # 5 parts at most (docs/provider-api.md, "Message length, encoding and credits"). GSM-7:
 # "truncated to 765 characters" (5 x 153). The unicode cap is not documented, so assumed:
 # 5 x 67 UTF-16 units is the conservative guess, and the sandbox refuses longer messages the
-# same way (sandbox_api.py).
+# same way (sandbox/api.py).
 MAX_PARTS = 5
 MAX_UCS2_UNITS: int = MAX_PARTS * _PER_PART[UCS2]
 

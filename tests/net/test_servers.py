@@ -1,4 +1,4 @@
-"""The shared loopback-server life cycle (servers.py): serve once, stop once, hooks in order."""
+"""The shared loopback-server life cycle (net/servers.py): serve once, stop once, hooks in order."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ a URL, a header, a log line, an exception or a repr. A provider or a proxy may q
 (raw, URL-encoded, in any case), so `_read` scrubs what comes back before anything reads it:
 the reason phrase, Retry-After and every key and string of the JSON body. Retrying is the
 batch layer's call, never this module's (docs/provider-api.md, "Rate limits and retries").
-Reading the answers (JSON bodies into results and errors) is textlocal_answers.py.
+Reading the answers (JSON bodies into results and errors) is answers.py.
 """
 
 from __future__ import annotations

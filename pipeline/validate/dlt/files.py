@@ -1,4 +1,4 @@
-r"""Read registered DLT templates from the files users keep them in (see dlt.py for matching).
+r"""Read registered DLT templates from the files users keep them in (see matcher.py for matching).
 
 Template files (UTF-8, a BOM is fine; a CRLF line end is one newline, as in template.py):
   .txt  one template per non-blank line, its id `line N` (N = line number in the file); or

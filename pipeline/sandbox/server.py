@@ -18,6 +18,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import InputError
 from pipeline.net.forms import lower_keys, read_form
@@ -114,6 +115,7 @@ class SandboxServer(BackgroundServer):
     def url(self) -> str:
         """Base URL to give the client, e.g. "http://127.0.0.1:8787/"."""
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # bound to a host given as str: its address is a str
         return f"http://{host}:{port}/"
 
     @property
@@ -141,7 +143,9 @@ class SandboxServer(BackgroundServer):
         """How many receipt callbacks were posted, retried and given up, since start."""
         return self._callbacks.counts()
 
-    def outbox(self, *, include_test: bool = False, at: float | None = None) -> list[dict]:
+    def outbox(
+        self, *, include_test: bool = False, at: float | None = None
+    ) -> list[dict[str, Any]]:
         """The messages accepted so far (see `read_outbox`), statuses as of `clock`."""
         return self._store.outbox(include_test=include_test, at=at)
 
@@ -192,7 +196,9 @@ class _Handler(QuietHandler):
         else:
             faults, fault = injector.faults, None
         injector.wait(faults.latency)
-        echo = Echo(faults.echo_key, params.get("apikey", ""))
+        places = faults.echo_key
+        assert isinstance(places, tuple)  # Faults.__post_init__ makes it a tuple
+        echo = Echo(places, params.get("apikey", ""))
         if fault == RATE_LIMIT:
             # Turned away before any work, as a throttling gateway does: nothing recorded.
             self._reply(HTTPStatus.TOO_MANY_REQUESTS,

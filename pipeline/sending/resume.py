@@ -27,7 +27,7 @@ from pipeline.statuses import FINAL, OUTCOME_COLUMNS
 class Resumed:
     """What the journal already knew about this job's rows."""
 
-    skipped: Counter = field(default_factory=Counter)  # status -> rows not sent again
+    skipped: Counter[str] = field(default_factory=Counter)  # status -> rows not sent again
     resending_unknown: int = 0  # unknown rows that --resend-unknown sends again
     retrying: int = 0  # rows that failed before and are sent again
     already_sent: int = 0  # rows another run sent within the repeat window
@@ -50,7 +50,7 @@ def apply_journal(results: pd.DataFrame, entries: dict[str, Entry], *,
     """Give ready rows their earlier outcome where the journal has a final one (in place)."""
     resumed = Resumed()
     carried_rows: list[int] = []
-    carried_values: list[list] = []
+    carried_values: list[list[str | None]] = []
     for row, key in ready_keys(results).items():
         entry = entries.get(key)
         if entry is None:

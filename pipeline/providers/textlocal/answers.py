@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from pipeline.errors import OutcomeUnknown, ProviderError
 from pipeline.providers.base import Accepted, BulkResponse, HistoryMessage, Refused
@@ -39,7 +40,7 @@ _ADVICE = {
 _GENERIC_ADVICE = "See https://api.textlocal.in/docs/ for the code, fix the cause and rerun"
 
 
-def parse_bulk(body: dict) -> BulkResponse:
+def parse_bulk(body: dict[str, Any]) -> BulkResponse:
     """Map a bulk_json (or plain /send/) success body to per-number outcomes."""
     accepted: dict[str, Accepted] = {}
     refused: dict[str, Refused] = {}
@@ -78,7 +79,7 @@ def parse_bulk(body: dict) -> BulkResponse:
     return BulkResponse(accepted, refused, balance, total_cost, test_mode)
 
 
-def parse_balance(body: dict) -> int:
+def parse_balance(body: dict[str, Any]) -> int:
     """The SMS credits in a `/balance/` success body."""
     value = body.get("balance")
     number = as_int(value.get("sms") if isinstance(value, dict) else None)
@@ -87,7 +88,7 @@ def parse_balance(body: dict) -> int:
     return number
 
 
-def failure_error(body: dict, scrub: Callable[[str], str]) -> ProviderError:
+def failure_error(body: dict[str, Any], scrub: Callable[[str], str]) -> ProviderError:
     """The ProviderError for a `"status": "failure"` envelope.
 
     See docs/provider-api.md, "Answer envelopes" and "Error and warning codes".
@@ -186,7 +187,8 @@ def scrub_json(value: object, scrub: Callable[[str], str]) -> object:
     """A copy of parsed JSON `value` with `scrub` applied to every object key and string."""
     # A loop, not recursion: json.loads nests deeper than the Python stack allows from here.
     holder: list[object] = [value]
-    pending: list[tuple[list | dict, int | str]] = [(holder, 0)]
+    # (container, slot): a list and an index into it, or a dict and one of its keys
+    pending: list[tuple[list[object] | dict[str, object], Any]] = [(holder, 0)]
     while pending:
         parent, slot = pending.pop()
         item = parent[slot]
@@ -197,8 +199,8 @@ def scrub_json(value: object, scrub: Callable[[str], str]) -> object:
             pending.extend((copy, index) for index in range(len(copy)))
         elif isinstance(item, dict):
             # Two keys that differ only by the key they quote become one: either value will do.
-            parent[slot] = copy = {scrub(str(name)): field for name, field in item.items()}
-            pending.extend((copy, name) for name in copy)
+            parent[slot] = fields = {scrub(str(name)): field for name, field in item.items()}
+            pending.extend((fields, name) for name in fields)
     return holder[0]
 
 
@@ -209,7 +211,7 @@ def sketch(value: object) -> str:
     return f"a JSON {type(value).__name__}"
 
 
-def _first(item: dict, *names: str) -> object:
+def _first(item: dict[str, Any], *names: str) -> object:
     """The value of the first of `names` present and not None/""."""
     for name in names:
         value = item.get(name)

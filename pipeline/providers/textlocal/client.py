@@ -32,13 +32,9 @@ import urllib3.exceptions
 from pipeline.errors import InputError, NotSentError, OutcomeUnknown, ProviderError
 from pipeline.net.servers import is_loopback_host
 from pipeline.privacy import MIN_KEY_LENGTH, secret_pattern
-from pipeline.providers.base import Outgoing
+from pipeline.providers.base import Accepted, BulkResponse, HistoryMessage, Outgoing, Refused
 from pipeline.providers.textlocal.answers import (
     READ_ADVICE,
-    Accepted,
-    BulkResponse,
-    HistoryMessage,
-    Refused,
     as_int,
     failure_error,
     history_message,
@@ -204,12 +200,12 @@ class TextlocalClient:
             return account
         return f"sandbox@{urllib.parse.urlsplit(self.base_url).hostname}"
 
-    def status_batch(self, batch_id: str) -> dict:
+    def status_batch(self, batch_id: str) -> dict[str, Any]:
         """Delivery status of every message in a batch (docs/provider-api.md, "Status of a
         batch")."""
         return self._post("status_batch", {"batch_id": str(batch_id)})
 
-    def status_message(self, message_id: str) -> dict:
+    def status_message(self, message_id: str) -> dict[str, Any]:
         """Delivery status of one message (docs/provider-api.md, "Status of one message")."""
         return self._post("status_message", {"message_id": str(message_id)})
 
@@ -269,7 +265,7 @@ class TextlocalClient:
 
     # -- transport ------------------------------------------------------------------------
 
-    def _post(self, command: str, fields: Mapping[str, str]) -> dict:
+    def _post(self, command: str, fields: Mapping[str, str]) -> dict[str, Any]:
         """POST form fields (with the key) to `{base_url}{command}/`; the success body."""
         url = urllib.parse.urljoin(self.base_url, f"{command}/")
         where = f"Textlocal /{command}/"
@@ -298,7 +294,9 @@ class TextlocalClient:
             raise failure
         return body
 
-    def _read(self, where: str, response: requests.Response, *, read: bool) -> dict:
+    def _read(
+        self, where: str, response: requests.Response, *, read: bool
+    ) -> dict[str, Any]:
         """The JSON envelope of an answer, key scrubbed, or the error its HTTP status means."""
         status, reason = response.status_code, self._scrub(str(response.reason))
         unknown = READ_ADVICE if read else "the messages may or may not have been sent"

@@ -12,8 +12,8 @@ import urllib.parse
 from collections.abc import Sequence
 from email import policy
 from email.parser import BytesParser
-from typing import cast
 from http.server import BaseHTTPRequestHandler
+from typing import cast
 
 
 def form_fields(content_type: str, raw: bytes) -> dict[str, str]:

@@ -83,6 +83,7 @@ class ReceiptListener(BackgroundServer):
     provider gets a 500 and may retry.
     """
 
+    _httpd: _Server
     thread_name = "receipt-listener"
 
     def __init__(self, on_receipt: Callable[[Receipt], None], *, host: str = "127.0.0.1",
@@ -104,6 +105,7 @@ class ReceiptListener(BackgroundServer):
     def url(self) -> str:
         """Where to POST receipts, e.g. "http://127.0.0.1:8788/receipts"."""
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # bound to a host given as str: its address is a str
         host = f"[{host}]" if ":" in str(host) else host
         return f"http://{host}:{port}{self.path}"
 

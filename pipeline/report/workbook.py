@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -112,7 +112,9 @@ def _takes_date_format(kinds: set[type]) -> bool:
     format; a date in a column that also has datetimes or numbers shows that format too,
     because the writer has per-column, not per-cell, formats."""
     return dt.date in kinds and not any(
-        issubclass(k, dt.datetime | numbers.Number) and k is not bool for k in kinds
+        # bool first: after issubclass mypy takes k for a datetime or Number class, not knowing
+        # that bool is a Number (an ABC registration)
+        k is not bool and issubclass(k, dt.datetime | numbers.Number) for k in kinds
     )
 
 
@@ -199,7 +201,8 @@ def _summary_records(summary: Sequence[tuple[str, object]]) -> list[dict[str, An
         if isinstance(value, dt.datetime) and value.tzinfo is not None:
             cell = value.isoformat()  # Excel has no time zones: keep the offset as text
         elif isinstance(value, str | bool | int | float | dt.date | np.generic):
-            cell = None if pd.isna(value) else value
+            # cast: pandas-stubs' isna leaves out numpy scalars such as np.datetime64
+            cell = None if pd.isna(cast(Any, value)) else value
         elif value is None or value is pd.NA:
             cell = None
         else:

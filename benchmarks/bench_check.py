@@ -28,8 +28,10 @@ TEMPLATE = "Hi {Name}, your order {Order ID} of Rs {Amount} ships on {Ship Date:
 NAIVE_TEMPLATE = "Hi {Name}, your order {OrderID} of Rs {Amount} ships on {ShipDate}. - Acme"
 MOBILE_SERIES = ["98", "99", "97", "96", "94", "93", "90", "70"]
 CITIES = ["Mumbai", "Pune", "Delhi", "Chennai", "Kolkata", "Bengaluru", "Jaipur", "Lucknow"]
-VERIFIED = ("every row in order, known statuses, duplicates point back, no formulas, "
-            "sampled numbers judged as phonenumbers does")
+VERIFIED = (
+    "every row in order, known statuses, duplicates point back, no formulas, "
+    "sampled numbers judged as phonenumbers does"
+)
 NAMES = ["Asha", "Ravi", "Priya", "Arjun", "Meera", "Kabir", "Ananya", "Rohan", "प्रिया"]
 
 
@@ -65,14 +67,16 @@ def generate(rows: int, path: Path, seed: int = 7) -> Path:
     for i in range(rows):
         phone = previous if rng.random() < 0.01 else phone_cell(rng, i)
         previous = phone
-        records.append({
-            "Name": rng.choice(NAMES),
-            "Mobile No.": phone,
-            "City": rng.choice(CITIES),
-            "Order ID": f"ORD-{100000 + i}",
-            "Amount": rng.choice([1499, 250.5, 99, 1200.75]) if i % 100 else None,
-            "Ship Date": base + dt.timedelta(days=i % 60),
-        })
+        records.append(
+            {
+                "Name": rng.choice(NAMES),
+                "Mobile No.": phone,
+                "City": rng.choice(CITIES),
+                "Order ID": f"ORD-{100000 + i}",
+                "Amount": rng.choice([1499, 250.5, 99, 1200.75]) if i % 100 else None,
+                "Ship Date": base + dt.timedelta(days=i % 60),
+            }
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     FastExcel(str(path)).sheet("Contacts", records).save()
     return path
@@ -102,8 +106,9 @@ def run_ours(sheet: Path, template: Path, out: Path) -> dict:
 
     t = time.perf_counter()
     e164 = phones.normalise_many(loaded.frame[loaded.phone_column])
-    schema.invalid_phone_rows(pd.DataFrame({"phone_e164": e164}, index=loaded.frame.index,
-                                           dtype="str"))
+    schema.invalid_phone_rows(
+        pd.DataFrame({"phone_e164": e164}, index=loaded.frame.index, dtype="str")
+    )
     stages["validate+normalise"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -129,8 +134,12 @@ def run_check(sheet: Path, template: Path, out: Path) -> dict:
     result = batch.check(sheet, template, out=out)
     seconds = time.perf_counter() - t
     peak = peak_rss_mb()
-    return {"rows": len(result.results), "stages": {"check end to end": seconds},
-            "peak_rss_mb": peak, "verified": verify(sheet, result, out)}
+    return {
+        "rows": len(result.results),
+        "stages": {"check end to end": seconds},
+        "peak_rss_mb": peak,
+        "verified": verify(sheet, result, out),
+    }
 
 
 def verify(sheet: Path, result: object, out: Path, sample: int = 20_000) -> list[str]:
@@ -159,8 +168,10 @@ def verify(sheet: Path, result: object, out: Path, sample: int = 20_000) -> list
         problems.append(f"unknown statuses {sorted(unknown)}")
     dups = results[results["status"] == "duplicate"]
     firsts = [int(re.search(r"row (\d+)", d)[1]) for d in dups["detail"]]
-    wrong = sum(first >= row or results.at[first, "phone_e164"] != number
-                for first, row, number in zip(firsts, dups.index, dups["phone_e164"], strict=True))
+    wrong = sum(
+        first >= row or results.at[first, "phone_e164"] != number
+        for first, row, number in zip(firsts, dups.index, dups["phone_e164"], strict=True)
+    )
     if wrong:
         problems.append(f"{wrong} duplicates name no earlier row with their number")
     with zipfile.ZipFile(out) as book:
@@ -184,11 +195,16 @@ def verify(sheet: Path, result: object, out: Path, sample: int = 20_000) -> list
             number = phonenumbers.parse(text or "", "IN")
         except phonenumbers.NumberParseException:
             number = None
-        if (number is not None and phonenumbers.is_valid_number(number)
-                and phonenumbers.region_code_for_number(number) == "IN"
-                and phonenumbers.number_type(number) in (
-                    phonenumbers.PhoneNumberType.MOBILE,
-                    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)):
+        if (
+            number is not None
+            and phonenumbers.is_valid_number(number)
+            and phonenumbers.region_code_for_number(number) == "IN"
+            and phonenumbers.number_type(number)
+            in (
+                phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+            )
+        ):
             theirs = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
         disagree += theirs != results["phone_e164"].iat[i]
     if disagree:
@@ -213,8 +229,11 @@ def run_naive(sheet: Path, template: Path, out: Path) -> dict:
         try:
             number = phonenumbers.parse(str(value), "IN")
             ok = phonenumbers.is_valid_number(number)
-            e164.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-                        if ok else None)
+            e164.append(
+                phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+                if ok
+                else None
+            )
         except phonenumbers.NumberParseException:
             e164.append(None)
     stages["validate+normalise"] = time.perf_counter() - t
@@ -222,9 +241,12 @@ def run_naive(sheet: Path, template: Path, out: Path) -> dict:
     t = time.perf_counter()
     # str.format_map cannot address "Order ID", so the naive script renames the fields.
     fields = ["Name", "Order ID", "Amount", "Ship Date"]
-    messages = [NAIVE_TEMPLATE.format_map(dict(zip(["Name", "OrderID", "Amount", "ShipDate"], r,
-                                                   strict=True)))
-                for r in frame[fields].itertuples(index=False)]
+    messages = [
+        NAIVE_TEMPLATE.format_map(
+            dict(zip(["Name", "OrderID", "Amount", "ShipDate"], r, strict=True))
+        )
+        for r in frame[fields].itertuples(index=False)
+    ]
     segments = [1 if len(m) <= 160 else -(-len(m) // 153) for m in messages]
     stages["merge+segments"] = time.perf_counter() - t
 
@@ -232,8 +254,9 @@ def run_naive(sheet: Path, template: Path, out: Path) -> dict:
     book = openpyxl.Workbook(write_only=True)
     sheet_out = book.create_sheet("Results")
     sheet_out.append([*frame.columns, "phone_e164", "message", "segments"])
-    for row, number, message, parts in zip(frame.itertuples(index=False), e164, messages,
-                                           segments, strict=True):
+    for row, number, message, parts in zip(
+        frame.itertuples(index=False), e164, messages, segments, strict=True
+    ):
         sheet_out.append([*row, number, message, parts])
     book.save(out)
     stages["write"] = time.perf_counter() - t
@@ -246,16 +269,20 @@ def measure(kind: str, sheet: Path, template: Path) -> dict:
     out = DATA / f"{sheet.stem}-{kind}-results.xlsx"
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", kind, str(sheet), str(template), str(out)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def print_table(rows: int, ours: dict, check: dict, naive: dict | None) -> None:
     """One table per size: seconds, rows/s, and the ratio to the naive path."""
-    print(f"\n{rows:,} rows   (peak RSS: check {check['peak_rss_mb']:.0f} MB, "
-          f"stages {ours['peak_rss_mb']:.0f} MB"
-          + (f", naive {naive['peak_rss_mb']:.0f} MB)" if naive else ")"))
+    print(
+        f"\n{rows:,} rows   (peak RSS: check {check['peak_rss_mb']:.0f} MB, "
+        f"stages {ours['peak_rss_mb']:.0f} MB"
+        + (f", naive {naive['peak_rss_mb']:.0f} MB)" if naive else ")")
+    )
     print(f"{'stage':<20}{'ours s':>10}{'rows/s':>12}{'naive s':>10}{'ratio':>8}")
     for stage, seconds in {**ours["stages"], **check["stages"]}.items():
         rate = rows / seconds if seconds else float("inf")
@@ -271,11 +298,16 @@ def print_table(rows: int, ours: dict, check: dict, naive: dict | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--naive-max", type=int, default=100_000,
-                        help="run the naive path only up to this many rows (it takes minutes)")
+    parser.add_argument(
+        "--naive-max",
+        type=int,
+        default=100_000,
+        help="run the naive path only up to this many rows (it takes minutes)",
+    )
     parser.add_argument("--smoke", action="store_true", help="2,000 rows, both paths")
-    parser.add_argument("--worker", nargs=4, metavar=("KIND", "SHEET", "TEMPLATE", "OUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=4, metavar=("KIND", "SHEET", "TEMPLATE", "OUT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.worker:
         kind, sheet, template, out = args.worker

@@ -80,6 +80,7 @@ def journal_timer() -> Iterator[dict[str, float]]:
             finally:
                 spent["seconds"] += time.perf_counter() - started
                 spent["commits"] += 1
+
         return wrapper
 
     for name, method in originals.items():
@@ -98,17 +99,27 @@ def ours(work: Path, url: str, rows: int, concurrency: int) -> dict:
     template.write_text("Hi {Name}, your order has shipped.\n", encoding="utf-8")
     prepared = batch.load(sheet, template)
     loaded = rss_mb()
-    with TextlocalClient("bench", url) as client, journal_timer() as journal, \
-            peak_rss() as memory:
+    with TextlocalClient("bench", url) as client, journal_timer() as journal, peak_rss() as memory:
         started = time.perf_counter()
-        result = batch.send(prepared, client, provider="sandbox", sender="TXTLCL",
-                            concurrency=concurrency, journal=work / f"journal-{concurrency}.db",
-                            out=work / f"results-{concurrency}.xlsx")
+        result = batch.send(
+            prepared,
+            client,
+            provider="sandbox",
+            sender="TXTLCL",
+            concurrency=concurrency,
+            journal=work / f"journal-{concurrency}.db",
+            out=work / f"results-{concurrency}.xlsx",
+        )
         seconds = time.perf_counter() - started
     sent = result.counts["sent"]
     assert sent == rows, result.counts
-    return {"messages": sent, "seconds": seconds, "rss_growth_mb": memory["peak_mb"] - loaded,
-            "journal_seconds": journal["seconds"], "commits": journal["commits"]}
+    return {
+        "messages": sent,
+        "seconds": seconds,
+        "rss_growth_mb": memory["peak_mb"] - loaded,
+        "journal_seconds": journal["seconds"],
+        "commits": journal["commits"],
+    }
 
 
 def naive(url: str, rows: int) -> dict:
@@ -116,15 +127,21 @@ def naive(url: str, rows: int) -> dict:
     numbers = random.Random(6).sample(range(10**8), rows)
     started = time.perf_counter()
     for i, n in enumerate(numbers):
-        reply = requests.post(url + "send/", timeout=30, data={
-            "apikey": "bench", "numbers": f"9197{n:08d}", "sender": "TXTLCL",
-            "message": f"Hi Name {i}, your order has shipped."})
+        reply = requests.post(
+            url + "send/",
+            timeout=30,
+            data={
+                "apikey": "bench",
+                "numbers": f"9197{n:08d}",
+                "sender": "TXTLCL",
+                "message": f"Hi Name {i}, your order has shipped.",
+            },
+        )
         assert reply.json()["status"] == "success"
     return {"messages": rows, "seconds": time.perf_counter() - started}
 
 
-def serve(outbox: str, latency: float, urls: multiprocessing.Queue,
-          stop: threading.Event) -> None:
+def serve(outbox: str, latency: float, urls: multiprocessing.Queue, stop: threading.Event) -> None:
     """The sandbox, in a process of its own, until `stop` is set."""
     with SandboxServer(outbox, balance=10**9, faults=Faults(latency=latency)) as server:
         urls.put(server.url)
@@ -142,8 +159,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         urls, stop = spawn.Queue(), spawn.Event()
-        server = spawn.Process(target=serve, args=(str(work / "outbox.sqlite"), args.latency,
-                                                   urls, stop))
+        server = spawn.Process(
+            target=serve, args=(str(work / "outbox.sqlite"), args.latency, urls, stop)
+        )
         server.start()
         try:
             url = urls.get(timeout=60)
@@ -154,21 +172,31 @@ def main() -> None:
             server.join(timeout=30)
         in_outbox = len(read_outbox(work / "outbox.sqlite"))
     rate_theirs = theirs["messages"] / theirs["seconds"]
-    print(f"sandbox latency {args.latency * 1000:.0f} ms per request; "
-          f"{in_outbox:,} messages in the outbox")
-    print(f"{'path':<42}{'messages':>9}{'seconds':>9}{'msg/s':>9}{'ratio':>8}"
-          f"{'journal s':>11}{'memory MB':>11}")
+    print(
+        f"sandbox latency {args.latency * 1000:.0f} ms per request; "
+        f"{in_outbox:,} messages in the outbox"
+    )
+    print(
+        f"{'path':<42}{'messages':>9}{'seconds':>9}{'msg/s':>9}{'ratio':>8}"
+        f"{'journal s':>11}{'memory MB':>11}"
+    )
     for concurrency, run in mine.items():
         rate = run["messages"] / run["seconds"]
         label = f"smsbatch (bulk_json 500, concurrency {concurrency})"
         share = run["journal_seconds"] / run["seconds"]
-        print(f"{label:<42}{run['messages']:>9,}{run['seconds']:>9.2f}{rate:>9,.0f}"
-              f"{rate / rate_theirs:>7.0f}x{run['journal_seconds']:>6.2f} {f'({share:.0%})':>5}"
-              f"{run['rss_growth_mb']:>11.0f}")
-    print(f"{'one POST per message':<42}{theirs['messages']:>9,}{theirs['seconds']:>9.2f}"
-          f"{rate_theirs:>9,.0f}{'1x':>8}")
-    print("journal s: time in the journal's per-chunk commits (share of the send); memory MB: "
-          "the client's peak resident memory while sending, above the loaded sheet")
+        print(
+            f"{label:<42}{run['messages']:>9,}{run['seconds']:>9.2f}{rate:>9,.0f}"
+            f"{rate / rate_theirs:>7.0f}x{run['journal_seconds']:>6.2f} {f'({share:.0%})':>5}"
+            f"{run['rss_growth_mb']:>11.0f}"
+        )
+    print(
+        f"{'one POST per message':<42}{theirs['messages']:>9,}{theirs['seconds']:>9.2f}"
+        f"{rate_theirs:>9,.0f}{'1x':>8}"
+    )
+    print(
+        "journal s: time in the journal's per-chunk commits (share of the send); memory MB: "
+        "the client's peak resident memory while sending, above the loaded sheet"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,24 @@ if TYPE_CHECKING:
     from pipeline.validate.rules import load_rules
 
 __all__ = [
-    "BatchResult", "DeliveryReport", "InputError", "Prepared", "Provider", "ProviderError",
-    "Sheet", "SmsBatchError", "check", "load", "load_rules", "load_sheet", "load_template",
-    "open_provider", "read_results", "send", "update_delivery", "write_results",
+    "BatchResult",
+    "DeliveryReport",
+    "InputError",
+    "Prepared",
+    "Provider",
+    "ProviderError",
+    "Sheet",
+    "SmsBatchError",
+    "check",
+    "load",
+    "load_rules",
+    "load_sheet",
+    "load_template",
+    "open_provider",
+    "read_results",
+    "send",
+    "update_delivery",
+    "write_results",
 ]
 
 _EXPORTS = {

@@ -45,6 +45,7 @@ OUTPUT_DIR = Path("output")
 
 ProgressCallback = Callable[[int], None]
 
+
 @dataclass
 class BatchResult:
     """What a run did: the per-row results, the summary and where the workbook went."""
@@ -71,8 +72,9 @@ class BatchResult:
         return {status: int(found.get(status, 0)) for status in STATUSES}
 
 
-def default_out_path(sheet_path: Path, now: datetime | None = None,
-                     folder: Path = OUTPUT_DIR) -> Path:
+def default_out_path(
+    sheet_path: Path, now: datetime | None = None, folder: Path = OUTPUT_DIR
+) -> Path:
     """`output/<sheet-stem>-results-<YYYYmmdd-HHMMSS>.xlsx` (docs/contract.md, "Commands and
     options")."""
     now = now or datetime.now()
@@ -84,15 +86,19 @@ def default_out_path(sheet_path: Path, now: datetime | None = None,
     return path
 
 
-def out_path_for(sheet_path: str | Path, out: str | Path | None,
-                 inputs: Iterable[str | Path] = ()) -> Path:
+def out_path_for(
+    sheet_path: str | Path, out: str | Path | None, inputs: Iterable[str | Path] = ()
+) -> Path:
     """Where the results workbook goes: `out` checked (check_out_path), else the default.
     Call it before reading anything: a bad --out costs the user nothing."""
     sheet = Path(sheet_path)
     if out is None:
         return default_out_path(sheet)
-    return check_out_path(out, inputs=[sheet, *inputs],
-                          default_name=lambda folder: default_out_path(sheet, folder=folder))
+    return check_out_path(
+        out,
+        inputs=[sheet, *inputs],
+        default_name=lambda folder: default_out_path(sheet, folder=folder),
+    )
 
 
 def load(
@@ -107,8 +113,9 @@ def load(
     """Read the sheet and the template and prepare every row (no network)."""
     loaded = load_sheet(sheet_path, sheet=sheet, phone_column=phone_column)
     template = load_template(template_path, list(loaded.frame.columns))
-    return prepare(loaded, template, rules, checking=checking,
-                   template_source=Path(template_path).name)
+    return prepare(
+        loaded, template, rules, checking=checking, template_source=Path(template_path).name
+    )
 
 
 def check(
@@ -124,8 +131,14 @@ def check(
     out_path = out_path_for(sheet_path, out, [template_path, *_rule_files(rules)])
     check_writable(out_path)  # fail in a second, not after reading a million rows
     with workbook_lock(out_path):
-        prepared = load(sheet_path, template_path, sheet=sheet, phone_column=phone_column,
-                        rules=rules, checking=True)
+        prepared = load(
+            sheet_path,
+            template_path,
+            sheet=sheet,
+            phone_column=phone_column,
+            rules=rules,
+            checking=True,
+        )
         return finish(prepared, out_path, mode="check", provider=None, sender=None)
 
 
@@ -153,8 +166,15 @@ def finish(
     `stopped` says where.
     """
     out_path = Path(out) if out is not None else default_out_path(prepared.sheet.path)
-    summary = build_summary(prepared, mode=mode, provider=provider, sender=sender,
-                            stopped=stopped, balance=balance, clock=clock) + (extra or [])
+    summary = build_summary(
+        prepared,
+        mode=mode,
+        provider=provider,
+        sender=sender,
+        stopped=stopped,
+        balance=balance,
+        clock=clock,
+    ) + (extra or [])
     try:
         write_results(out_path, prepared.sheet.frame, prepared.results, summary)
     except InputError as exc:
@@ -163,12 +183,14 @@ def finish(
         out_path = _write_elsewhere(prepared, out_path, summary, exc)
         stopped = f"{stopped}; " if stopped else ""
         stopped += f"{exc}; the results were written to {out_path} instead"
-    return BatchResult(prepared=prepared, out_path=out_path, summary=summary,
-                       stopped=stopped, balance=balance)
+    return BatchResult(
+        prepared=prepared, out_path=out_path, summary=summary, stopped=stopped, balance=balance
+    )
 
 
-def _write_elsewhere(prepared: Prepared, out_path: Path, summary: list[tuple[str, object]],
-                     error: InputError) -> Path:
+def _write_elsewhere(
+    prepared: Prepared, out_path: Path, summary: list[tuple[str, object]], error: InputError
+) -> Path:
     """Write the workbook in the first fallback folder that takes it; else re-raise `error`."""
     import tempfile
 
@@ -288,10 +310,19 @@ def send(
     provider, sender, test, clock = opts.provider, opts.sender, opts.test, opts.clock
     account, limit = opts.account, opts.limit
     rules = prepared.rules
-    settings = SendSettings(sender=sender, chunk_size=opts.chunk_size, limit=limit, test=test,
-                            concurrency=opts.concurrency, rate=opts.rate, window=rules.window,
-                            schedule=rules.schedule, optouts=rules.provider_optouts,
-                            clock=clock, receipt_url=opts.receipt_url)
+    settings = SendSettings(
+        sender=sender,
+        chunk_size=opts.chunk_size,
+        limit=limit,
+        test=test,
+        concurrency=opts.concurrency,
+        rate=opts.rate,
+        window=rules.window,
+        schedule=rules.schedule,
+        optouts=rules.provider_optouts,
+        clock=clock,
+        receipt_url=opts.receipt_url,
+    )
     window = default_repeat_window() if opts.repeat_window is None else opts.repeat_window
     if window < timedelta(0):
         raise ValueError(f"repeat_window must not be negative, not {window}")
@@ -300,24 +331,38 @@ def send(
     journal_path = Path(opts.journal) if opts.journal is not None else default_journal()
     # Before any request leaves: a run that cannot record what it sent must not send.
     check_writable(out, journal_path, expected_bytes=estimate_bytes(len(prepared.results)))
-    identity = RunIdentity(input_path=str(sheet.path.resolve()), worksheet=sheet.name,
-                           template=prepared.template.text, sender=sender, route=rules.route,
-                           provider=provider, test=test, account=account)
+    identity = RunIdentity(
+        input_path=str(sheet.path.resolve()),
+        worksheet=sheet.name,
+        template=prepared.template.text,
+        sender=sender,
+        route=rules.route,
+        provider=provider,
+        test=test,
+        account=account,
+    )
     check_window(rules, clock)
     mode = "test" if test else "send"
     with workbook_lock(out), Journal.open(journal_path) as book:
         run = book.begin_run(identity, sheet.sha256)
-        resumed = apply_journal(prepared.results, book.entries(run.id),
-                                resend_unknown=opts.resend_unknown)
+        resumed = apply_journal(
+            prepared.results, book.entries(run.id), resend_unknown=opts.resend_unknown
+        )
         if window > timedelta(0):
             keys = ready_keys(prepared.results)
-            priors = book.prior_sends(keys.values(), account=account, test=test,
-                                      since=clock() - window, exclude_run=run.id)
+            priors = book.prior_sends(
+                keys.values(),
+                account=account,
+                test=test,
+                since=clock() - window,
+                exclude_run=run.id,
+            )
             resumed.already_sent = apply_prior_sends(prepared.results, keys, priors, window)
         going = prepared.ready if limit is None else prepared.ready.head(limit)
         credits = prepared.credits(going)
         extra: list[tuple[str, object]] = [
-            ("journal", str(book.path)), ("journal run", run.id),
+            ("journal", str(book.path)),
+            ("journal run", run.id),
             ("settled by earlier runs", resumed.total_skipped),
             ("repeat window", describe_window(window) if window else "off"),
         ]
@@ -326,22 +371,38 @@ def send(
         except (ProviderError, TransportError) as exc:  # bad key, too few credits, no network
             # Nothing was sent; still a workbook for every row (exit 3).
             mark(prepared.results, prepared.ready.index.tolist(), "failed", f"not sent: {exc}")
-            result = finish(prepared, out, mode=mode, provider=provider, sender=sender,
-                            stopped=str(exc), balance=None, extra=extra, clock=clock)
+            result = finish(
+                prepared,
+                out,
+                mode=mode,
+                provider=provider,
+                sender=sender,
+                stopped=str(exc),
+                balance=None,
+                extra=extra,
+                clock=clock,
+            )
             result.run, result.resumed = run, resumed
             return result
         plan = Plan(run=run, resumed=resumed, going=going, credits=credits, balance=balance)
         if before_send is not None and not before_send(plan):
             raise Cancelled("nothing sent")
-        outcome = send_ready(prepared.results, client, book, run.id, settings,
-                             progress=progress)
+        outcome = send_ready(prepared.results, client, book, run.id, settings, progress=progress)
         if outcome.interrupted:
             extra.append(("interrupted", "yes: rerun the same command to send the rest"))
         # Written while the journal and the workbook are still held: a `status` started
         # meanwhile waits for this file instead of overwriting it with an older copy.
-        result = finish(prepared, out, mode=mode, provider=provider, sender=sender,
-                        stopped=outcome.stopped, balance=outcome.balance, extra=extra,
-                        clock=clock)
+        result = finish(
+            prepared,
+            out,
+            mode=mode,
+            provider=provider,
+            sender=sender,
+            stopped=outcome.stopped,
+            balance=outcome.balance,
+            extra=extra,
+            clock=clock,
+        )
     result.run = run
     result.resumed = resumed
     result.interrupted = outcome.interrupted
@@ -359,7 +420,8 @@ def check_window(rules: Rules, clock: Clock) -> None:
         raise InputError(
             f"promotional messages may only go out {rules.window.describe()} and it is now "
             f"{now.astimezone(IST):%H:%M} IST; rerun after {opens:%Y-%m-%d %H:%M} IST, or drop "
-            "--no-schedule to schedule them for then")
+            "--no-schedule to schedule them for then"
+        )
 
 
 def preflight_balance(client: Provider, credits: int, *, skip: bool) -> int | None:
@@ -369,6 +431,9 @@ def preflight_balance(client: Provider, credits: int, *, skip: bool) -> int | No
         return None
     balance = client.balance()
     if balance < credits:
-        raise ProviderError(f"insufficient credits: this run needs {credits} credits and the "
-                            f"balance is {balance}; top up, or send fewer with --limit", code=7)
+        raise ProviderError(
+            f"insufficient credits: this run needs {credits} credits and the "
+            f"balance is {balance}; top up, or send fewer with --limit",
+            code=7,
+        )
     return balance

@@ -40,8 +40,13 @@ class PurgeCounts:
     @property
     def total(self) -> int:
         """All rows, every table."""
-        return (self.journal_messages + self.journal_chunks + self.journal_runs
-                + self.outbox_messages + self.outbox_batches)
+        return (
+            self.journal_messages
+            + self.journal_chunks
+            + self.journal_runs
+            + self.outbox_messages
+            + self.outbox_batches
+        )
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,10 @@ def purge(
             try:
                 opened = stack.enter_context(Journal.open(journal))
             except JournalInUse:
-                raise InputError(f"{journal}: a send (or another smsbatch command) is using "
-                                 "this journal; purge after it finishes") from None
+                raise InputError(
+                    f"{journal}: a send (or another smsbatch command) is using "
+                    "this journal; purge after it finishes"
+                ) from None
 
         def run(dry_run: bool) -> tuple[PurgeCounts, bool]:
             messages = chunks = runs = outbox_messages = batches = 0

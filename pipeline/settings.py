@@ -59,8 +59,9 @@ def locks_dir() -> Path:
     return state_dir() / "locks"
 
 
-def parse_duration(text: str, option: str, *, allow_zero: bool = False,
-                   noun: str = "a duration") -> timedelta:
+def parse_duration(
+    text: str, option: str, *, allow_zero: bool = False, noun: str = "a duration"
+) -> timedelta:
     """A duration like `90m`, `12h`, `7d` or `2w` (and `0` when `allow_zero`) for `option`."""
     cleaned = text.strip().lower()
     if allow_zero and cleaned in ("0", "off"):
@@ -70,9 +71,11 @@ def parse_duration(text: str, option: str, *, allow_zero: bool = False,
         from pipeline.errors import InputError
 
         zero = ", or 0 to switch it off" if allow_zero else ""
-        raise InputError(f"{option} {text!r} is not {noun}: give a whole number of at "
-                         "least 1 and a unit, s (seconds), m (minutes), h (hours), d (days) or "
-                         f"w (weeks), e.g. {'7d' if allow_zero else '30d'}{zero}")
+        raise InputError(
+            f"{option} {text!r} is not {noun}: give a whole number of at "
+            "least 1 and a unit, s (seconds), m (minutes), h (hours), d (days) or "
+            f"w (weeks), e.g. {'7d' if allow_zero else '30d'}{zero}"
+        )
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 

@@ -33,10 +33,21 @@ ACCEPTED: tuple[str, ...] = (Status.SENT.value, Status.SCHEDULED.value)
 FINAL: tuple[str, ...] = (Status.SENT.value, Status.SCHEDULED.value, Status.REJECTED.value)
 
 RESULT_COLUMNS: tuple[str, ...] = (
-    "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
-    "provider_message_id", "batch_id", "sent_at", "delivery_status",
+    "source_row",
+    "phone_e164",
+    "message",
+    "encoding",
+    "segments",
+    "status",
+    "detail",
+    "provider_message_id",
+    "batch_id",
+    "sent_at",
+    "delivery_status",
     # Added after the contract's list, so its column positions stay as they were.
-    "credits", "dlt_template_id", "delivered_at",
+    "credits",
+    "dlt_template_id",
+    "delivered_at",
 )
 # Optional on reading: workbooks written before `delivered_at` existed still read (it comes
 # back empty); write_results fills a missing one with empty cells.
@@ -45,7 +56,13 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("delivered_at",)
 OUTCOME_COLUMNS: list[str] = ["status", "detail", "provider_message_id", "batch_id", "sent_at"]
 
 # Textlocal's delivery codes (docs/provider-api.md, "Delivery status codes") as our names.
-DELIVERY_CODES: dict[str, str] = {"D": "delivered", "U": "undelivered", "P": "pending",
-                                  "I": "invalid", "E": "expired", "?": "unknown"}
+DELIVERY_CODES: dict[str, str] = {
+    "D": "delivered",
+    "U": "undelivered",
+    "P": "pending",
+    "I": "invalid",
+    "E": "expired",
+    "?": "unknown",
+}
 DELIVERY_STATUSES: tuple[str, ...] = tuple(DELIVERY_CODES.values())
 FINAL_DELIVERY = frozenset({"delivered", "undelivered", "invalid", "expired"})

@@ -36,6 +36,7 @@ def rsps():
 
 # -- the provider -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def api_key() -> str:
     """The key `client`, `server` and `sandbox` use; a module overrides it with its own."""
@@ -58,6 +59,7 @@ def client(api_key, base_url):
 
 
 # -- the sandbox --------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def clock() -> Clock:

@@ -15,16 +15,20 @@ def test_all_is_literal_and_every_name_resolves():
     assert sorted(pipeline.__all__) == sorted(pipeline._EXPORTS)
     for name in pipeline.__all__:
         assert getattr(pipeline, name) is getattr(
-            importlib.import_module(pipeline._EXPORTS[name]), name)
+            importlib.import_module(pipeline._EXPORTS[name]), name
+        )
 
 
 @pytest.mark.slow
 def test_the_send_function_is_not_shadowed_by_the_sending_stage():
     # In a fresh interpreter: import the stage first, then ask for the function.
-    script = ("import pipeline.sending.chunks, pipeline; import pipeline.job as j; "
-              "assert pipeline.send is j.send, pipeline.send; print('ok')")
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+    script = (
+        "import pipeline.sending.chunks, pipeline; import pipeline.job as j; "
+        "assert pipeline.send is j.send, pipeline.send; print('ok')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
     assert done.stdout == "ok\n", done.stderr
 
 
@@ -50,7 +54,16 @@ def test_send_takes_an_options_object_and_keyword_overrides_of_its_fields():
     from pipeline.job import SendOptions, send
 
     fields = {f.name for f in dataclasses.fields(SendOptions)}
-    assert {"provider", "sender", "chunk_size", "limit", "journal", "out",
-            "repeat_window", "account", "clock"} <= fields
+    assert {
+        "provider",
+        "sender",
+        "chunk_size",
+        "limit",
+        "journal",
+        "out",
+        "repeat_window",
+        "account",
+        "clock",
+    } <= fields
     with pytest.raises(TypeError, match="no_such_option"):
         send(None, None, SendOptions(), no_such_option=1)  # type: ignore[arg-type]

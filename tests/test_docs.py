@@ -58,18 +58,19 @@ def test_readme_lists_the_result_columns_and_statuses_in_order() -> None:
     from pipeline.statuses import RESULT_COLUMNS, STATUSES
 
     text = README.read_text(encoding="utf-8")
-    paragraph = text[text.index("plus `message`"):]
+    paragraph = text[text.index("plus `message`") :]
     paragraph = paragraph[: paragraph.index("The `Summary` sheet")]
     named = re.findall(r"`([a-z_0-9]+)`", paragraph)
-    assert named == [c for c in RESULT_COLUMNS if c not in ("source_row", "phone_e164",
-                                                                "status", "detail")]
+    assert named == [
+        c for c in RESULT_COLUMNS if c not in ("source_row", "phone_e164", "status", "detail")
+    ]
     for status in STATUSES:
         assert f"| `{status}` |" in text, f"README's status table lacks {status}"
 
 
 def test_the_readme_module_map_names_every_module_and_folder() -> None:
     text = README.read_text(encoding="utf-8")
-    block = text[text.index("pipeline/                 the package"):]
+    block = text[text.index("pipeline/                 the package") :]
     block = block[: block.index("```")]
     package = README.parent / "pipeline"
     missing = []
@@ -81,8 +82,11 @@ def test_the_readme_module_map_names_every_module_and_folder() -> None:
             continue
         if path.name not in block:
             missing.append(str(relative))
-    folders = {p.relative_to(package).parts[0] for p in package.rglob("*.py")
-               if len(p.relative_to(package).parts) > 1}
+    folders = {
+        p.relative_to(package).parts[0]
+        for p in package.rglob("*.py")
+        if len(p.relative_to(package).parts) > 1
+    }
     missing += [f"{f}/" for f in sorted(folders) if f"{f}/" not in block]
     assert missing == [], f"README's module map does not name: {missing}"
 
@@ -97,7 +101,8 @@ FOREIGN = re.compile(r"§|textlocal-api|\[[ICV](?:\]|,)")
 # `docs/<name>.md`, then optionally the quoted `## ` headings it cites: `, "Heading"`,
 # ` ("Heading", "Other")` or `, "Heading" and "Other"`.
 CITATION = re.compile(
-    r'(?<![\w/.-])docs/([\w-]+\.md)(?:[,:]?\s*\(?)((?:"[^"]+"(?:,\s*|\s+and\s+)?)*)')
+    r'(?<![\w/.-])docs/([\w-]+\.md)(?:[,:]?\s*\(?)((?:"[^"]+"(?:,\s*|\s+and\s+)?)*)'
+)
 
 
 def python_files() -> list[Path]:
@@ -134,18 +139,26 @@ def headings(name: str) -> set[str]:
 
 def test_comments_cite_nothing_outside_the_repository() -> None:
     # Comments and docstrings only: GSM 03.38's alphabet has a real section sign in it.
-    found = [f"{path.relative_to(ROOT)}:{line}: {match.group()!r}"
-             for path in python_files() for line, text in prose(path)
-             for match in FOREIGN.finditer(text)]
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {match.group()!r}"
+        for path in python_files()
+        for line, text in prose(path)
+        for match in FOREIGN.finditer(text)
+    ]
     for path in [ROOT / "README.md", *sorted((ROOT / "benchmarks").glob("*.md"))]:
-        found += [f"{path.relative_to(ROOT)}: {match.group()!r}"
-                  for match in FOREIGN.finditer(path.read_text(encoding="utf-8"))]
+        found += [
+            f"{path.relative_to(ROOT)}: {match.group()!r}"
+            for match in FOREIGN.finditer(path.read_text(encoding="utf-8"))
+        ]
     assert found == [], "cite docs/provider-api.md or docs/contract.md instead"
 
 
 def test_every_cited_docs_file_and_heading_exists() -> None:
-    texts = [(f"{path.relative_to(ROOT)}:{line}", text)
-             for path in python_files() for line, text in prose(path)]
+    texts = [
+        (f"{path.relative_to(ROOT)}:{line}", text)
+        for path in python_files()
+        for line, text in prose(path)
+    ]
     cited = 0
     problems = []
     for where, text in texts:

@@ -19,17 +19,20 @@ def write_csv(path: Path, lines: list[str]) -> Path:
 
 @pytest.fixture
 def files(tmp_path):
-    sheet = write_csv(tmp_path / "people.csv", [
-        "Name,Phone,Amount,Due",
-        "Asha,98765 43210,1499,2026-01-05",     # 2 ready
-        "Ravi,12345,10,2026-01-05",             # 3 invalid (too short)
-        "Meera,+91 98765 43210,20,2026-01-06",  # 4 duplicate of row 2
-        "Kabir,9876500001,,2026-01-07",         # 5 missing Amount
-        "Dup,09876500001,5,2026-01-07",         # 6 duplicate of row 5 (first row wins)
-        "Bad,abc,,2026-01-07",                  # 7 invalid beats missing
-        ",,,",                                  # 8 blank: skipped
-        "Zoya,7506012345,250.5,2026-02-01",     # 9 ready
-    ])
+    sheet = write_csv(
+        tmp_path / "people.csv",
+        [
+            "Name,Phone,Amount,Due",
+            "Asha,98765 43210,1499,2026-01-05",  # 2 ready
+            "Ravi,12345,10,2026-01-05",  # 3 invalid (too short)
+            "Meera,+91 98765 43210,20,2026-01-06",  # 4 duplicate of row 2
+            "Kabir,9876500001,,2026-01-07",  # 5 missing Amount
+            "Dup,09876500001,5,2026-01-07",  # 6 duplicate of row 5 (first row wins)
+            "Bad,abc,,2026-01-07",  # 7 invalid beats missing
+            ",,,",  # 8 blank: skipped
+            "Zoya,7506012345,250.5,2026-02-01",  # 9 ready
+        ],
+    )
     template = tmp_path / "t.txt"
     template.write_text(TEMPLATE, encoding="utf-8")
     return sheet, template
@@ -39,13 +42,33 @@ def test_prepare_gives_each_row_one_status_with_a_reason(files):
     prepared = batch.load(*files)
     r = prepared.results
     assert r.index.tolist() == [2, 3, 4, 5, 6, 7, 9]
-    assert r["status"].tolist() == ["ready", "invalid_number", "duplicate", "missing_field",
-                                    "duplicate", "invalid_number", "ready"]
-    assert r["detail"].tolist() == [None, "too short (5 digits)", "same number as row 2",
-                                    "Amount is empty", "same number as row 5",
-                                    "not a number (contains letters)", None]
-    assert r["phone_e164"].tolist() == ["+919876543210", None, "+919876543210",
-                                        "+919876500001", "+919876500001", None, "+917506012345"]
+    assert r["status"].tolist() == [
+        "ready",
+        "invalid_number",
+        "duplicate",
+        "missing_field",
+        "duplicate",
+        "invalid_number",
+        "ready",
+    ]
+    assert r["detail"].tolist() == [
+        None,
+        "too short (5 digits)",
+        "same number as row 2",
+        "Amount is empty",
+        "same number as row 5",
+        "not a number (contains letters)",
+        None,
+    ]
+    assert r["phone_e164"].tolist() == [
+        "+919876543210",
+        None,
+        "+919876543210",
+        "+919876500001",
+        "+919876500001",
+        None,
+        "+917506012345",
+    ]
     assert r.at[2, "message"] == "Dear Asha, Rs 1499 due 05/01."
     assert r.at[9, "message"] == "Dear Zoya, Rs 250.5 due 01/02."
     assert r.at[5, "message"] is None
@@ -89,8 +112,7 @@ def test_credits_count_every_part(tmp_path):
     assert prepared.credits() == 4
 
 
-def test_default_out_path_never_overwrites_a_workbook_from_the_same_second(tmp_path,
-                                                                            monkeypatch):
+def test_default_out_path_never_overwrites_a_workbook_from_the_same_second(tmp_path, monkeypatch):
     from datetime import datetime
 
     monkeypatch.chdir(tmp_path)
@@ -99,7 +121,8 @@ def test_default_out_path_never_overwrites_a_workbook_from_the_same_second(tmp_p
     first.parent.mkdir()
     first.write_bytes(b"x")
     assert batch.default_out_path(Path("c.xlsx"), when) == Path(
-        "output/c-results-20261126-090507-2.xlsx")
+        "output/c-results-20261126-090507-2.xlsx"
+    )
 
 
 def test_summary_counts_only_the_rows_going_out(files):
@@ -107,16 +130,30 @@ def test_summary_counts_only_the_rows_going_out(files):
     r = prepared.results
     # Row 2 becomes a 2-part Unicode message; row 9 stays one GSM part.
     r.loc[2, ["encoding", "segments"]] = ["UCS-2", 2]
-    checked = dict(batch.build_summary(prepared, mode="check", provider=None, sender=None,
-                                       stopped=None, balance=None))
-    assert (checked["messages"], checked["segments"], checked["credits"],
-            checked["unicode messages"]) == (2, 3, 3, 1)
+    checked = dict(
+        batch.build_summary(
+            prepared, mode="check", provider=None, sender=None, stopped=None, balance=None
+        )
+    )
+    assert (
+        checked["messages"],
+        checked["segments"],
+        checked["credits"],
+        checked["unicode messages"],
+    ) == (2, 3, 3, 1)
     assert checked["status: ready"] == 2 and checked["status: duplicate"] == 2
     # After a send: sent and scheduled rows went out; a failed one did not.
     r.loc[[2, 9], "status"] = ["sent", "failed"]
-    sent = dict(batch.build_summary(prepared, mode="send", provider="sandbox", sender="TXTLCL",
-                                    stopped=None, balance=7))
-    assert (sent["messages"], sent["segments"], sent["credits"],
-            sent["unicode messages"]) == (1, 2, 2, 1)
+    sent = dict(
+        batch.build_summary(
+            prepared, mode="send", provider="sandbox", sender="TXTLCL", stopped=None, balance=7
+        )
+    )
+    assert (sent["messages"], sent["segments"], sent["credits"], sent["unicode messages"]) == (
+        1,
+        2,
+        2,
+        1,
+    )
     assert sent["status: sent"] == 1 and sent["status: failed"] == 1
     assert sent["provider balance after"] == 7

@@ -9,8 +9,10 @@ from typing import Any
 import click
 
 # Statuses always shown in the terminal summary; the others only when they occur.
-ALWAYS_SHOWN = {"check": ("ready", "invalid_number", "duplicate", "missing_field"),
-                "send": ("sent", "invalid_number", "duplicate", "missing_field")}
+ALWAYS_SHOWN = {
+    "check": ("ready", "invalid_number", "duplicate", "missing_field"),
+    "send": ("sent", "invalid_number", "duplicate", "missing_field"),
+}
 LABELS = {"invalid_number": "invalid", "duplicate": "duplicates", "missing_field": "missing"}
 
 
@@ -54,31 +56,44 @@ def print_plan(plan: Any) -> None:
     """Say what earlier runs settled and what this run will do."""
     resumed = plan.resumed
     if plan.run.previous_input_sha256:
-        click.echo("warning: the input file changed since the last run of this job; rows are "
-                   "matched by number and message, so those already sent are not sent again",
-                   err=True)
+        click.echo(
+            "warning: the input file changed since the last run of this job; rows are "
+            "matched by number and message, so those already sent are not sent again",
+            err=True,
+        )
     if resumed.total_skipped:
         parts = ", ".join(f"{n} {status}" for status, n in sorted(resumed.skipped.items()))
-        click.echo(f"Resuming run {plan.run.id} of {plan.run.created_at}: not sending again "
-                   f"{parts} (settled by earlier runs).")
+        click.echo(
+            f"Resuming run {plan.run.id} of {plan.run.created_at}: not sending again "
+            f"{parts} (settled by earlier runs)."
+        )
     if resumed.skipped.get("unknown"):
-        click.echo(f"{resumed.skipped['unknown']} rows are unknown (may have been sent): "
-                   "`smsbatch reconcile` asks the provider; --resend-unknown sends them again.")
+        click.echo(
+            f"{resumed.skipped['unknown']} rows are unknown (may have been sent): "
+            "`smsbatch reconcile` asks the provider; --resend-unknown sends them again."
+        )
     if resumed.resending_unknown:
-        click.echo(f"warning: resending {resumed.resending_unknown} rows whose earlier outcome "
-                   "is unknown: these numbers may get the message twice", err=True)
+        click.echo(
+            f"warning: resending {resumed.resending_unknown} rows whose earlier outcome "
+            "is unknown: these numbers may get the message twice",
+            err=True,
+        )
     if resumed.already_sent:
-        click.echo(f"Not sending {resumed.already_sent} rows already_sent: the same text went "
-                   "to those numbers through this account within the repeat window, from "
-                   "another file, folder or run (`detail` says which; --repeat-window 0 sends "
-                   "them anyway).")
+        click.echo(
+            f"Not sending {resumed.already_sent} rows already_sent: the same text went "
+            "to those numbers through this account within the repeat window, from "
+            "another file, folder or run (`detail` says which; --repeat-window 0 sends "
+            "them anyway)."
+        )
     if plan.going.empty and not plan.run.new:
         click.echo("Nothing to send: every row of this job was settled by earlier runs.")
     elif plan.going.empty and resumed.already_sent:
         click.echo("Nothing to send: every sendable row was already sent by another run.")
     elif plan.balance is not None:
-        click.echo(f"Sending {len(plan.going)} messages: {plan.credits} credits of the "
-                   f"{plan.balance} left.")
+        click.echo(
+            f"Sending {len(plan.going)} messages: {plan.credits} credits of the "
+            f"{plan.balance} left."
+        )
 
 
 def print_confirmation_request(plan: Any, sender: str | None) -> None:
@@ -86,8 +101,10 @@ def print_confirmation_request(plan: Any, sender: str | None) -> None:
     from pipeline.sms import phones
 
     first = plan.going.iloc[0]
-    click.echo(f"About to send {len(plan.going)} messages costing {plan.credits} credits "
-               f"from sender {sender}.")
+    click.echo(
+        f"About to send {len(plan.going)} messages costing {plan.credits} credits "
+        f"from sender {sender}."
+    )
     click.echo(f"First message, to {phones.mask(first['phone_e164'])}:")
     click.echo(f"  {first['message']}")
 
@@ -100,8 +117,12 @@ def print_summary(result: Any, mode: str) -> None:
     lines = [("rows", len(result.results))]
     lines += [(LABELS.get(s, s), counts[s]) for s in shown]
     lines += [(LABELS.get(s, s), n) for s, n in counts.items() if n and s not in shown]
-    lines += [("messages", summary["messages"]), ("unicode", summary["unicode messages"]),
-              ("segments", summary["segments"]), ("credits", summary["credits"])]
+    lines += [
+        ("messages", summary["messages"]),
+        ("unicode", summary["unicode messages"]),
+        ("segments", summary["segments"]),
+        ("credits", summary["credits"]),
+    ]
     if result.balance is not None:
         lines.append(("balance", result.balance))
     width = max(len(label) for label, _ in lines)
@@ -112,8 +133,9 @@ def print_summary(result: Any, mode: str) -> None:
 
 def print_delivery(report: Any) -> None:
     """What `status` learned, then the workbook it updated."""
-    click.echo(f"Asked the provider about {report.asked} messages "
-               f"({report.already_final} already final).")
+    click.echo(
+        f"Asked the provider about {report.asked} messages ({report.already_final} already final)."
+    )
     for status, count in report.by_status.items():
         if count:
             click.echo(f"{status:<12} {count:>7}")

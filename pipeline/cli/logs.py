@@ -19,6 +19,8 @@ import logging
 from pipeline.privacy import current_secrets, mask_text
 
 FORMAT = "%(levelname)s %(name)s: %(message)s"
+
+
 class MaskingFilter(logging.Filter):
     """Masks phone numbers and the API key in a record's message, arguments and traceback."""
 
@@ -49,5 +51,6 @@ def configure(verbose: bool) -> None:
     """
     handler = logging.StreamHandler()
     handler.addFilter(MaskingFilter())
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format=FORMAT,
-                        handlers=[handler])
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format=FORMAT, handlers=[handler]
+    )

@@ -42,20 +42,33 @@ def main(verbose: bool) -> None:
 
 def provider_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--provider and --base-url, for the commands that talk to a provider."""
-    func = click.option("--base-url", metavar="URL",
-                        help="Provider API base URL [textlocal: env TEXTLOCAL_BASE_URL, else "
-                        "https://api.textlocal.in/; sandbox: a running `smsbatch sandbox`].")(func)
-    return click.option("--provider", type=click.Choice(["sandbox", "textlocal"]),
-                        default="sandbox", show_default=True,
-                        help="Where messages go / whom to ask; real SMS only with textlocal.")(
-        func)
+    func = click.option(
+        "--base-url",
+        metavar="URL",
+        help="Provider API base URL [textlocal: env TEXTLOCAL_BASE_URL, else "
+        "https://api.textlocal.in/; sandbox: a running `smsbatch sandbox`].",
+    )(func)
+    return click.option(
+        "--provider",
+        type=click.Choice(["sandbox", "textlocal"]),
+        default="sandbox",
+        show_default=True,
+        help="Where messages go / whom to ask; real SMS only with textlocal.",
+    )(func)
 
 
-JOURNAL_DEFAULT_HELP = ("[env SMSBATCH_JOURNAL; default: ~/.local/state/smsbatch/journal.sqlite, "
-                        "or under SMSBATCH_STATE_DIR]")
+JOURNAL_DEFAULT_HELP = (
+    "[env SMSBATCH_JOURNAL; default: ~/.local/state/smsbatch/journal.sqlite, "
+    "or under SMSBATCH_STATE_DIR]"
+)
 
 
 def journal_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--journal PATH; None when not given (the library then uses the user's journal)."""
-    return click.option("--journal", "journal_path", type=click.Path(path_type=Path),
-                        metavar="PATH", help=f"{help_text} {JOURNAL_DEFAULT_HELP}.")
+    return click.option(
+        "--journal",
+        "journal_path",
+        type=click.Path(path_type=Path),
+        metavar="PATH",
+        help=f"{help_text} {JOURNAL_DEFAULT_HELP}.",
+    )

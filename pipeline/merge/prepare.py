@@ -106,8 +106,10 @@ def _opted_out(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
     if suppression is None or not suppression.numbers:
         return np.empty(0, np.intp), None
     listed = pd.Series(rows.numbers, copy=False).isin(suppression.numbers).to_numpy()
-    return (np.flatnonzero(open_ & listed),
-            f"on the opt-out list ({', '.join(rows.rules.suppress_names)})")
+    return (
+        np.flatnonzero(open_ & listed),
+        f"on the opt-out list ({', '.join(rows.rules.suppress_names)})",
+    )
 
 
 def _too_long(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
@@ -115,8 +117,9 @@ def _too_long(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
     long = [i for i, count in enumerate(rows.segments) if count is not None and count > MAX_PARTS]
     claimed = np.asarray(long, dtype=np.intp)[open_[long]] if long else np.empty(0, np.intp)
     # A row with a part count has a message.
-    return claimed, _objects([f"not sent: {encoding.length_problem(rows.messages[i] or '')}"
-                              for i in claimed.tolist()])
+    return claimed, _objects(
+        [f"not sent: {encoding.length_problem(rows.messages[i] or '')}" for i in claimed.tolist()]
+    )
 
 
 def _template_mismatch(rows: _Rows, open_: np.ndarray) -> tuple[np.ndarray, Any]:
@@ -141,8 +144,14 @@ STATUS_RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
-def prepare(sheet: Sheet, template: Template, rules: Rules | None = None, *,
-            checking: bool = False, template_source: str = "template") -> Prepared:
+def prepare(
+    sheet: Sheet,
+    template: Template,
+    rules: Rules | None = None,
+    *,
+    checking: bool = False,
+    template_source: str = "template",
+) -> Prepared:
     """Normalise numbers, merge and measure every message, and give each row its status."""
     rules = rules or Rules()
     if rules.dlt is not None:
@@ -166,9 +175,18 @@ def prepare(sheet: Sheet, template: Template, rules: Rules | None = None, *,
 
     # Whole-column steps (1M rows in well under a second): each rule claims, among the rows
     # still open, those it applies to.
-    rows = _Rows(index=index, raw_phones=raw_phones, numbers=_objects(e164), invalid=invalid,
-                 messages=messages, missing=missing, segments=segments, template=template,
-                 rules=rules, dlt_ids=np.full(n, None, dtype=object))
+    rows = _Rows(
+        index=index,
+        raw_phones=raw_phones,
+        numbers=_objects(e164),
+        invalid=invalid,
+        messages=messages,
+        missing=missing,
+        segments=segments,
+        template=template,
+        rules=rules,
+        dlt_ids=np.full(n, None, dtype=object),
+    )
     status = np.full(n, "ready", dtype=object)
     detail = np.full(n, None, dtype=object)
     open_ = np.ones(n, dtype=bool)
@@ -211,8 +229,7 @@ def prepare(sheet: Sheet, template: Template, rules: Rules | None = None, *,
     )
     assert list(results.columns) == list(RESULT_COLUMNS[1:])
     warnings = template_warnings(template.text, rules, checking=checking)
-    return Prepared(sheet=sheet, template=template, results=results, rules=rules,
-                    warnings=warnings)
+    return Prepared(sheet=sheet, template=template, results=results, rules=rules, warnings=warnings)
 
 
 def _objects(values: list[Any]) -> np.ndarray:

@@ -111,8 +111,9 @@ class Template:
                 for i in [i for i, s in enumerate(strings) if not s]:
                     missing[i] = col
         # %-formatting a tuple per row is done in C; literal "%" is escaped as "%%".
-        fmt = "".join("%s" if isinstance(p, Placeholder) else p.replace("%", "%%")
-                      for p in self.parts)
+        fmt = "".join(
+            "%s" if isinstance(p, Placeholder) else p.replace("%", "%%") for p in self.parts
+        )
         cols = [rendered[p.column, p.spec] for p in placeholders]
         messages: list[str | None] = [fmt % t for t in zip(*cols, strict=True)]
         for i, empty_col in enumerate(missing):

@@ -62,8 +62,10 @@ class BackgroundServer:
         """Serve in a background thread; returns self."""
         self._begin()
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-            name=self.thread_name, daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=self.thread_name,
+            daemon=True,
         )
         self._thread.start()
         return self

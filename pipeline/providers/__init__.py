@@ -81,14 +81,22 @@ def open_provider(
         key = api_key_from_env()
         url = base_url or os.environ.get("TEXTLOCAL_BASE_URL") or DEFAULT_BASE_URL
         with TextlocalClient(key, url) as client:
-            yield Connection(name, client, f"Textlocal at {url}: REAL messages, real credits",
-                             textlocal_account(url, key))
+            yield Connection(
+                name,
+                client,
+                f"Textlocal at {url}: REAL messages, real credits",
+                textlocal_account(url, key),
+            )
     elif name == "sandbox" and base_url:
         # A sandbox started separately accepts any key unless it was given one.
         key = os.environ.get("TEXTLOCAL_API_KEY") or "sandbox"
         with TextlocalClient(key, base_url) as client:
-            yield Connection(name, client, f"sandbox at {base_url}: nothing leaves this machine",
-                             client.sandbox_account())
+            yield Connection(
+                name,
+                client,
+                f"sandbox at {base_url}: nothing leaves this machine",
+                client.sandbox_account(),
+            )
     elif name == "sandbox":
         from pipeline.sandbox.server import SandboxServer
 
@@ -99,7 +107,8 @@ def open_provider(
             TextlocalClient(key, server.url) as client,
         ):
             yield Connection(
-                name, client,
+                name,
+                client,
                 f"sandbox provider on {server.url}: nothing leaves this machine; "
                 f"accepted messages are recorded in {outbox}",
                 server.account,

@@ -73,8 +73,13 @@ class Provider(Protocol):
     """An SMS provider account, as the job uses it."""
 
     def send_bulk(
-        self, messages: Sequence[Outgoing], *, sender: str | None, test: bool = False,
-        schedule_time: int | None = None, optouts: bool = False,
+        self,
+        messages: Sequence[Outgoing],
+        *,
+        sender: str | None,
+        test: bool = False,
+        schedule_time: int | None = None,
+        optouts: bool = False,
         receipt_url: str | None = None,
     ) -> BulkResponse:
         """Send personalised messages in one request; per-number outcomes."""
@@ -93,8 +98,12 @@ class Provider(Protocol):
         ...
 
     def history(
-        self, *, min_time: int | None = None, max_time: int | None = None,
-        page_size: int = 1000, max_pages: int = 1000,
+        self,
+        *,
+        min_time: int | None = None,
+        max_time: int | None = None,
+        page_size: int = 1000,
+        max_pages: int = 1000,
     ) -> list[HistoryMessage]:
         """Every message the account sent between two unix times, complete or an error."""
         ...

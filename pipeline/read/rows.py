@@ -146,8 +146,7 @@ def decode_text(label: str, data: bytes) -> tuple[str, bool]:
     # "Unicode Text" export (UTF-16) is accepted too.
     if data.startswith((ZIP_MAGIC, OLE_MAGIC)):
         raise InputError(
-            f"{label}: is an Excel workbook, not CSV text; rename it to .xlsx "
-            "(or .xls) and retry"
+            f"{label}: is an Excel workbook, not CSV text; rename it to .xlsx (or .xls) and retry"
         )
     if data.startswith(codecs.BOM_UTF8):
         encodings: tuple[str, ...] = ("utf-8-sig",)

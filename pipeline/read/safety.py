@@ -106,7 +106,11 @@ def password_protected(label: str) -> InputError:
 
 
 def _check_zip(
-    label: str, data: bytes, max_entries: int, max_total: int, max_ratio: float,
+    label: str,
+    data: bytes,
+    max_entries: int,
+    max_total: int,
+    max_ratio: float,
     ratio_min: int,
 ) -> None:
     declared = _declared_entries(data)
@@ -177,8 +181,15 @@ def _check_prolog(label: str, archive: zipfile.ZipFile, part: zipfile.ZipInfo) -
             if finding == _UNFINISHED:
                 head += stream.read(PROLOG_SCAN_BYTES - len(head))
                 finding = _prolog_finding(head, complete=part.file_size <= len(head))
-    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError,
-            EOFError, zlib.error):
+    except (
+        zipfile.BadZipFile,
+        NotImplementedError,
+        RuntimeError,
+        ValueError,
+        OSError,
+        EOFError,
+        zlib.error,
+    ):
         # unsupported compression, zip-level encryption, corrupt deflate data
         raise damaged(label) from None
     if finding == _UNFINISHED:
@@ -193,8 +204,9 @@ def _check_prolog(label: str, archive: zipfile.ZipFile, part: zipfile.ZipInfo) -
 def _prolog_finding(head: bytes, *, complete: bool) -> str | None:
     """What is wrong with the prolog of an XML part, None if nothing (or not XML at all)."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, b"<\x00", b"\x00<")):
-        text = head.decode("utf-16-be" if head[:1] in (b"\xfe", b"\x00") else "utf-16-le",
-                           errors="ignore").lstrip("\ufeff")
+        text = head.decode(
+            "utf-16-be" if head[:1] in (b"\xfe", b"\x00") else "utf-16-le", errors="ignore"
+        ).lstrip("\ufeff")
     else:
         # Markup is ASCII: latin-1 maps every byte to one character, so offsets stay simple.
         text = head.removeprefix(codecs.BOM_UTF8).decode("latin-1")

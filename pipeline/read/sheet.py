@@ -47,20 +47,37 @@ from pipeline.read.rows import (
 )
 
 __all__ = [
-    "EXCEL_SUFFIXES", "PHONE_HEADER_NAMES", "TEXT_SUFFIXES", "Sheet", "detect_phone_column",
-    "file_sha256", "load_sheet",
+    "EXCEL_SUFFIXES",
+    "PHONE_HEADER_NAMES",
+    "TEXT_SUFFIXES",
+    "Sheet",
+    "detect_phone_column",
+    "file_sha256",
+    "load_sheet",
 ]
 
 # Usual names of a phone column, normalised by _normalise_header (--phone-column in
 # docs/contract.md, "Commands and options").
-PHONE_HEADER_NAMES: frozenset[str] = frozenset({
-    "mobile", "mobileno", "mobilenumber", "mobilenum",
-    "phone", "phoneno", "phonenumber",
-    "contact", "contactno", "contactnumber",
-    "number",
-    "cell", "cellno", "cellnumber", "cellphone",
-    "msisdn",
-})
+PHONE_HEADER_NAMES: frozenset[str] = frozenset(
+    {
+        "mobile",
+        "mobileno",
+        "mobilenumber",
+        "mobilenum",
+        "phone",
+        "phoneno",
+        "phonenumber",
+        "contact",
+        "contactno",
+        "contactnumber",
+        "number",
+        "cell",
+        "cellno",
+        "cellnumber",
+        "cellphone",
+        "msisdn",
+    }
+)
 _PHONE_PREFIX = "whatsapp"  # WhatsApp, WhatsApp No., WhatsApp Number, ...
 
 # A title or "exported on ..." line may sit above the header; look this far for the header.
@@ -267,7 +284,8 @@ def _build_frame(
         header = header_cells[col] if col < len(header_cells) else None
         name = column_letter(col) if _is_blank(header) else repr(_header_text(header))
         place = (
-            f"line {lines[row]}, column {name}" if lines is not None  # i.e. all_text
+            f"line {lines[row]}, column {name}"
+            if lines is not None  # i.e. all_text
             else f"{where}cell {column_letter(col)}{numbers[row]} (column {name})"
         )
         raise InputError(
@@ -312,7 +330,8 @@ def _pick_sheet(
     whose header row names a phone column. Hidden and chart sheets are read only when named
     with --sheet."""
     visible = [
-        m.name for m in book.sheets_metadata
+        m.name
+        for m in book.sheets_metadata
         if m.typ == python_calamine.SheetTypeEnum.WorkSheet
         and m.visible == python_calamine.SheetVisibleEnum.Visible
     ]
@@ -377,16 +396,19 @@ def _load_csv(label: str, data: bytes, phone_column: str | None) -> pd.DataFrame
     rows, starts = table.rows, table.starts
     header = _find_header(rows, phone_column)
     if header is None:
-        raise InputError(
-            f"{label}: file has only blank lines; put a header row and contacts in it"
-        )
+        raise InputError(f"{label}: file has only blank lines; put a header row and contacts in it")
     # For CSV, source_row is the line number with the header as line 1 (docs/contract.md,
     # "The results workbook").
     lines = starts[header + 1 :]
     numbers = np.asarray(lines, dtype=np.int64) - starts[header] + 1
     return _build_frame(
-        label, "", rows[header], rows[header + 1 :], numbers,
-        lines=lines, short_cells=table.short_cells,
+        label,
+        "",
+        rows[header],
+        rows[header + 1 :],
+        numbers,
+        lines=lines,
+        short_cells=table.short_cells,
     )
 
 

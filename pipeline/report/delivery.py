@@ -6,9 +6,9 @@ batch with one `/status_batch/` call (docs/provider-api.md, "Status of a batch")
 holding one of our rows (bulk_json makes one batch per message) with `/status_message/`, which
 also gives the status's date (docs/provider-api.md, "Status of one message"); a bounded
 number of lookups in flight. The workbook is replaced atomically with every other cell as it
-was (report/workbook.py). The send journal, when there is one and no send holds it, remembers what was
-learned, so a later check skips settled messages even if the workbook was replaced by an older
-copy.
+was (report/workbook.py). The send journal, when there is one and no send holds it,
+remembers what was learned, so a later check skips settled messages even if the workbook was
+replaced by an older copy.
 """
 
 from __future__ import annotations
@@ -163,19 +163,33 @@ def update_delivery(
         return _update(path, client, journal, concurrency, progress, on_start, retry, clock)
 
 
-def _update(path: Path, client: Provider, journal: str | Path | None, concurrency: int,
-            progress: Progress | None, on_start: Progress | None, retry: RetryPolicy | None,
-            clock: Clock) -> DeliveryReport:
+def _update(
+    path: Path,
+    client: Provider,
+    journal: str | Path | None,
+    concurrency: int,
+    progress: Progress | None,
+    on_start: Progress | None,
+    retry: RetryPolicy | None,
+    clock: Clock,
+) -> DeliveryReport:
     stamp = _stamp(path)
     original, results, summary = read_workbook(path)
     rows = _rows(results)
     accepted = [i for i, s in enumerate(rows.status) if s in ACCEPTED]
     open_rows = [i for i in accepted if rows.delivery[i] not in FINAL_DELIVERY]
-    report = DeliveryReport(path, asked=0, changed=0, already_final=len(accepted) - len(open_rows),
-                            by_status={}, total=len(accepted))
+    report = DeliveryReport(
+        path,
+        asked=0,
+        changed=0,
+        already_final=len(accepted) - len(open_rows),
+        by_status={},
+        total=len(accepted),
+    )
 
-    journal_path: Path | None = (Path(journal) if journal is not None
-                                 else _summary_journal(summary) or default_journal())
+    journal_path: Path | None = (
+        Path(journal) if journal is not None else _summary_journal(summary) or default_journal()
+    )
     if journal_path is not None and not journal_path.is_file():
         journal_path = None  # no send journalled here: nothing to read or keep up to date
     if journal_path is not None and open_rows:
@@ -189,8 +203,9 @@ def _update(path: Path, client: Provider, journal: str | Path | None, concurrenc
     report.asked = sum(len(lookup.rows) for lookup in lookups)
     if on_start is not None:
         on_start(report.asked)
-    learned, report.failed_lookups = _ask_all(client, lookups, rows, concurrency,
-                                              retry or RetryPolicy(), progress)
+    learned, report.failed_lookups = _ask_all(
+        client, lookups, rows, concurrency, retry or RetryPolicy(), progress
+    )
     for i, found in learned.items():
         rows.set(i, found.status, found.at)
 
@@ -198,12 +213,18 @@ def _update(path: Path, client: Provider, journal: str | Path | None, concurrenc
         # Changed since we read it (saved from Excel, say): start again from the file as it
         # is now and lay what was learned over it, by message id, so no edit is lost.
         original, results, summary = read_workbook(path)
-        by_id = {message_id: _Found(rows.delivery[i], rows.delivered_at[i])
-                 for i in learned if (message_id := rows.ids[i]) is not None}
+        by_id = {
+            message_id: _Found(rows.delivery[i], rows.delivered_at[i])
+            for i in learned
+            if (message_id := rows.ids[i]) is not None
+        }
         rows = _rows(results)
         accepted = [i for i, s in enumerate(rows.status) if s in ACCEPTED]
-        learned = {i: by_id[message_id] for i in accepted
-                   if (message_id := rows.ids[i]) is not None and message_id in by_id}
+        learned = {
+            i: by_id[message_id]
+            for i in accepted
+            if (message_id := rows.ids[i]) is not None and message_id in by_id
+        }
         for i, found in learned.items():
             rows.set(i, found.status, found.at)
     report.changed = rows.changed
@@ -216,8 +237,11 @@ def _update(path: Path, client: Provider, journal: str | Path | None, concurrenc
 
     # After the workbook: a journal that cannot be written must not cost the user the lookups.
     if journal_path is not None and learned:
-        updates = [(message_id, found.status, rows.delivered_at[i])
-                   for i, found in learned.items() if (message_id := rows.ids[i]) is not None]
+        updates = [
+            (message_id, found.status, rows.delivered_at[i])
+            for i, found in learned.items()
+            if (message_id := rows.ids[i]) is not None
+        ]
         _record_journal(journal_path, updates, report)
     return report
 
@@ -255,8 +279,9 @@ def _id(value: object) -> str | None:
     return text or None
 
 
-def _read_journal(path: Path, ids: Sequence[str | None],
-                  report: DeliveryReport) -> dict[str, Delivery] | None:
+def _read_journal(
+    path: Path, ids: Sequence[str | None], report: DeliveryReport
+) -> dict[str, Delivery] | None:
     """The journal's deliveries for `ids`; None (and a warning) when a send holds it."""
     try:
         with Journal.open(path) as book:
@@ -267,8 +292,9 @@ def _read_journal(path: Path, ids: Sequence[str | None],
         return None
 
 
-def _apply_journal(rows: _Rows, open_rows: list[int], known: dict[str, Delivery],
-                   report: DeliveryReport) -> list[int]:
+def _apply_journal(
+    rows: _Rows, open_rows: list[int], known: dict[str, Delivery], report: DeliveryReport
+) -> list[int]:
     """Take final deliveries the journal already holds; return the rows still to ask about."""
     still = []
     for i in open_rows:
@@ -303,8 +329,14 @@ def _plan(rows: _Rows, open_rows: list[int], report: DeliveryReport) -> list[_Lo
     return lookups
 
 
-def _ask_all(client: Provider, lookups: list[_Lookup], rows: _Rows, concurrency: int,
-             retry: RetryPolicy, progress: Progress | None) -> tuple[dict[int, _Found], int]:
+def _ask_all(
+    client: Provider,
+    lookups: list[_Lookup],
+    rows: _Rows,
+    concurrency: int,
+    retry: RetryPolicy,
+    progress: Progress | None,
+) -> tuple[dict[int, _Found], int]:
     """Run the lookups, `concurrency` at a time; what was learned per row, and rows not learned."""
     learned: dict[int, _Found] = {}
     failed = 0
@@ -332,8 +364,11 @@ def _ask_all(client: Provider, lookups: list[_Lookup], rows: _Rows, concurrency:
                 except TransportError as exc:
                     found = _failed(lookup, rows, exc)
                 if len(found) < len(lookup.rows) and found:
-                    log.warning("batch %s: the provider's answer lacks %d of our messages",
-                                lookup.batch_id, len(lookup.rows) - len(found))
+                    log.warning(
+                        "batch %s: the provider's answer lacks %d of our messages",
+                        lookup.batch_id,
+                        len(lookup.rows) - len(found),
+                    )
                 failed += len(lookup.rows) - len(found)
                 learned.update(found)
                 if progress is not None:
@@ -347,14 +382,18 @@ def _ask_all(client: Provider, lookups: list[_Lookup], rows: _Rows, concurrency:
 def _failed(lookup: _Lookup, rows: _Rows, exc: Exception) -> dict[int, _Found]:
     """Log a failed lookup (number masked: docs/contract.md, "Secrets and privacy"); its rows
     stay as they were."""
-    what = (f"message to {phones.mask(rows.numbers[lookup.rows[0]])}"
-            if lookup.message_id is not None else f"batch {lookup.batch_id}")
+    what = (
+        f"message to {phones.mask(rows.numbers[lookup.rows[0]])}"
+        if lookup.message_id is not None
+        else f"batch {lookup.batch_id}"
+    )
     log.warning("delivery lookup for %s failed: %s", what, exc)
     return {}
 
 
-def _ask(client: Provider, lookup: _Lookup, rows: _Rows, retry: RetryPolicy,
-         stop: threading.Event) -> dict[int, _Found]:
+def _ask(
+    client: Provider, lookup: _Lookup, rows: _Rows, retry: RetryPolicy, stop: threading.Event
+) -> dict[int, _Found]:
     """One provider call (in a worker thread): what it says about each of the lookup's rows."""
     if stop.is_set():
         return {}
@@ -406,12 +445,14 @@ def _digits(number: object) -> str | None:
     return text if text.isdigit() else None
 
 
-def _refresh_summary(summary: list[tuple[str, object]],
-                     report: DeliveryReport) -> list[tuple[str, object]]:
+def _refresh_summary(
+    summary: list[tuple[str, object]], report: DeliveryReport
+) -> list[tuple[str, object]]:
     """The Summary rows with the delivery rows replaced (or appended); every other row kept."""
     rate = report.rate
-    fresh: dict[str, object] = {f"delivery: {name}": count
-                                for name, count in report.by_status.items()}
+    fresh: dict[str, object] = {
+        f"delivery: {name}": count for name, count in report.by_status.items()
+    }
     fresh[RATE_ITEM] = f"{rate:.1%}" if rate is not None else None
     fresh[CHECKED_ITEM] = report.checked_at
     rows = [(item, fresh[item] if item in fresh else value) for item, value in summary]
@@ -419,8 +460,9 @@ def _refresh_summary(summary: list[tuple[str, object]],
     return rows + [(item, value) for item, value in fresh.items() if item not in seen]
 
 
-def _record_journal(path: Path, updates: list[tuple[str, str, str | None]],
-                    report: DeliveryReport) -> None:
+def _record_journal(
+    path: Path, updates: list[tuple[str, str, str | None]], report: DeliveryReport
+) -> None:
     """Remember what was learned in the journal; a send holding it only costs a warning."""
     try:
         with Journal.open(path) as book:

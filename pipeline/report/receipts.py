@@ -86,15 +86,22 @@ class ReceiptListener(BackgroundServer):
     _httpd: _Server
     thread_name = "receipt-listener"
 
-    def __init__(self, on_receipt: Callable[[Receipt], None], *, host: str = "127.0.0.1",
-                 port: int = 0, path: str = "/receipts") -> None:
+    def __init__(
+        self,
+        on_receipt: Callable[[Receipt], None],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str = "/receipts",
+    ) -> None:
         self.path = "/" + path.strip("/")
         try:
             self._httpd = _Server((host, port), _Handler)
         except OSError as exc:
             raise InputError(
                 f"cannot receive receipts on {host}:{port} ({exc.strerror or exc}): pass "
-                "another --listen port (0 picks a free one)") from None
+                "another --listen port (0 picks a free one)"
+            ) from None
         self._httpd.on_receipt = on_receipt
         self._httpd.receipt_path = self.path
         self._httpd.counts = {"received": 0, "rejected": 0, "failed": 0}
@@ -155,15 +162,15 @@ class _Handler(QuietHandler):
             self.server.on_receipt(receipt)
         except Exception as exc:  # noqa: BLE001 - the provider may retry; say what, no data
             self.server.count("failed")
-            log.error("receipt for %s not recorded (%s)", _mask(receipt.number),
-                      type(exc).__name__)
+            log.error("receipt for %s not recorded (%s)", _mask(receipt.number), type(exc).__name__)
             self._reply(HTTPStatus.INTERNAL_SERVER_ERROR)
             return
         self.server.count("received")
         self._reply(HTTPStatus.OK, "OK")
 
-    def _reply(self, status: HTTPStatus, text: str | None = None,
-               headers: dict[str, str] | None = None) -> None:
+    def _reply(
+        self, status: HTTPStatus, text: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         body = (text if text is not None else f"{status.value} {status.phrase}").encode() + b"\n"
         try:
             self.send_response(status)
@@ -228,16 +235,25 @@ class JournalRecorder:
             finally:
                 db.close()
         except sqlite3.Error as exc:
-            raise InputError(f"{self.path}: not a readable send journal ({exc}); pass "
-                             "--journal with the journal the send used") from None
+            raise InputError(
+                f"{self.path}: not a readable send journal ({exc}); pass "
+                "--journal with the journal the send used"
+            ) from None
         if not {"custom", "provider_message_id", "delivery_status"} <= columns:
-            raise InputError(f"{self.path}: this journal predates delivery receipts; run "
-                             "`smsbatch status` on its results once to upgrade it, then retry")
+            raise InputError(
+                f"{self.path}: this journal predates delivery receipts; run "
+                "`smsbatch status` on its results once to upgrade it, then retry"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         # mode=rw: a receipt must never create an empty journal where the send's will be.
-        db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=rw", uri=True,
-                             timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(
+            f"{self.path.absolute().as_uri()}?mode=rw",
+            uri=True,
+            timeout=BUSY_TIMEOUT,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
         db.execute("PRAGMA synchronous=FULL")  # as the journal itself: a 200 is durable
         return db
@@ -246,16 +262,23 @@ class JournalRecorder:
         """Record `receipt`'s delivery status against its journal row."""
         found = _CUSTOM.fullmatch(receipt.custom or "")
         # No journal yet (no send has created it): nothing to match.
-        matched = self._record(int(found[1]), receipt) if (
-            found is not None and self.path.is_file()) else 0
+        matched = (
+            self._record(int(found[1]), receipt)
+            if (found is not None and self.path.is_file())
+            else 0
+        )
         with self._lock:
             if matched:
                 self.recorded += 1
             else:
                 self.unmatched += 1
         if not matched:
-            log.warning("receipt for %s (customID %r) matches no sent row in %s; ignored",
-                        _mask(receipt.number), (receipt.custom or "")[:64], self.path)
+            log.warning(
+                "receipt for %s (customID %r) matches no sent row in %s; ignored",
+                _mask(receipt.number),
+                (receipt.custom or "")[:64],
+                self.path,
+            )
 
     def _record(self, run_id: int, receipt: Receipt) -> int:
         """Write the receipt to the rows it matches; how many matched."""
@@ -267,17 +290,22 @@ class JournalRecorder:
         # send's apart: a receipt waits for a send's commit at most, it never blocks a run.
         db = self._connect()
         try:
-            message_ids = [row[0] for row in db.execute(
-                "SELECT provider_message_id FROM messages WHERE run_id = ? AND custom = ? "
-                "AND number = ? AND provider_message_id IS NOT NULL",
-                (run_id, receipt.custom, "+" + receipt.number))]
+            message_ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT provider_message_id FROM messages WHERE run_id = ? AND custom = ? "
+                    "AND number = ? AND provider_message_id IS NOT NULL",
+                    (run_id, receipt.custom, "+" + receipt.number),
+                )
+            ]
             if message_ids:
                 status = DELIVERY_STATUS.get(receipt.status, "unknown")
                 at = ist_to_iso(receipt.at)
                 # The journal's own update over this connection. The view is never closed
                 # through Journal.close(), so its lock fd (-1: none held) is never touched.
                 Journal(self.path, db, -1).record_delivery(
-                    [(message_id, status, at) for message_id in message_ids])
+                    [(message_id, status, at) for message_id in message_ids]
+                )
             return len(message_ids)
         finally:
             db.close()

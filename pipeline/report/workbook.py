@@ -95,8 +95,9 @@ def _cell_values(column: pd.Series) -> tuple[np.ndarray, set[type]]:
     kinds.discard(type(None))
     if any(issubclass(k, dt.datetime) for k in kinds):
         # tz-aware datetimes would be written as wall time with the offset silently lost
-        aware = [i for i, v in enumerate(values)
-                 if isinstance(v, dt.datetime) and v.tzinfo is not None]
+        aware = [
+            i for i, v in enumerate(values) if isinstance(v, dt.datetime) and v.tzinfo is not None
+        ]
         if aware:
             values = values.copy()
             for i in aware:
@@ -114,7 +115,8 @@ def _takes_date_format(kinds: set[type]) -> bool:
     return dt.date in kinds and not any(
         # bool first: after issubclass mypy takes k for a datetime or Number class, not knowing
         # that bool is a Number (an ABC registration)
-        k is not bool and issubclass(k, dt.datetime | numbers.Number) for k in kinds
+        k is not bool and issubclass(k, dt.datetime | numbers.Number)
+        for k in kinds
     )
 
 
@@ -122,8 +124,7 @@ def _truncate_long_text(columns: dict[str, np.ndarray]) -> bool:
     """Cut text past Excel's 32,767-character cell limit; True if any cell was cut."""
     cut = False
     for name, values in columns.items():
-        long = [i for i, v in enumerate(values)
-                if v.__class__ is str and len(v) > EXCEL_MAX_TEXT]
+        long = [i for i, v in enumerate(values) if v.__class__ is str and len(v) > EXCEL_MAX_TEXT]
         if long:
             values = columns[name] = values.copy()  # never the caller's frame
             for i in long:
@@ -246,13 +247,16 @@ def _save(
     per_sheet = EXCEL_MAX_ROWS - 1
     for n, name in enumerate(names):
         part = frame if len(names) == 1 else frame.iloc[n * per_sheet : (n + 1) * per_sheet]
-        book.sheet(name, part, autofilter=True, column_widths=widths,
-                   column_formats=date_format or None)
+        book.sheet(
+            name, part, autofilter=True, column_widths=widths, column_formats=date_format or None
+        )
     (
         # a frame, not the records: an empty summary still gets its item/value header
-        book.sheet(SUMMARY_SHEET, pd.DataFrame(records, columns=["item", "value"], dtype=object),
-                   column_widths=summary_widths)
-        .save()
+        book.sheet(
+            SUMMARY_SHEET,
+            pd.DataFrame(records, columns=["item", "value"], dtype=object),
+            column_widths=summary_widths,
+        ).save()
     )
 
 
@@ -273,14 +277,18 @@ def workbook_lock(path: str | Path) -> Iterator[None]:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise InputError(f"{locks_dir()}: cannot create a lock file ({exc.strerror}); check "
-                         "that folder, or set SMSBATCH_STATE_DIR to a writable one") from None
+        raise InputError(
+            f"{locks_dir()}: cannot create a lock file ({exc.strerror}); check "
+            "that folder, or set SMSBATCH_STATE_DIR to a writable one"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise InputError(f"{path}: another smsbatch command (a send or status) is writing "
-                             "this workbook; run this again when it has finished") from None
+            raise InputError(
+                f"{path}: another smsbatch command (a send or status) is writing "
+                "this workbook; run this again when it has finished"
+            ) from None
         yield
     finally:
         os.close(fd)
@@ -299,8 +307,7 @@ def write_results(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         # mkstemp creates the file 0600 in the target's directory, so os.replace is atomic
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                        dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise InputError(
             f"{target}: cannot write results ({exc.strerror}); choose another --out"
@@ -378,8 +385,9 @@ def _results_frame(path: Path, rows: list[list[Any]]) -> tuple[pd.DataFrame, int
     frame.index = pd.Index(frame.pop("source_row").astype("int64"), name="source_row")
     # segments and credits are counts: give them back as int, not as the float Excel stores
     for count in ("segments", "credits"):
-        frame[count] = pd.Series([_integral(v) for v in frame[count]], index=frame.index,
-                                 dtype=object)
+        frame[count] = pd.Series(
+            [_integral(v) for v in frame[count]], index=frame.index, dtype=object
+        )
     for name in RESULT_COLUMNS[1:]:
         if name not in frame.columns:  # an optional column this workbook predates
             frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
@@ -411,8 +419,7 @@ def read_workbook(
     results = frame.iloc[:, split:].copy()
     for name in OPTIONAL_COLUMNS:
         if name not in results.columns:
-            results[name] = pd.Series([None] * len(results), index=results.index,
-                                     dtype=object)
+            results[name] = pd.Series([None] * len(results), index=results.index, dtype=object)
     summary: list[tuple[str, object]] = []
     for row in (summary_rows or [])[1:]:  # below the item/value header
         item, value = (list(row) + [None, None])[:2]

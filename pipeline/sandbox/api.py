@@ -89,8 +89,14 @@ def _flag(value: object) -> bool:
 class SandboxApi:
     """Textlocal's commands over the store; each returns the JSON body to send."""
 
-    def __init__(self, store: Store, api_key: str | None, senders: Sequence[str] | None,
-                 rules: Rules | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        api_key: str | None,
+        senders: Sequence[str] | None,
+        rules: Rules | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
         self._api_key = api_key
         self._senders = list(senders) if senders is not None else None
@@ -98,9 +104,13 @@ class SandboxApi:
         self._clock = clock
         reads = ReadCommands(store, clock)
         self._commands: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
-            "send": self.send, "bulk_json": self.bulk_json, "balance": reads.balance,
-            "status_message": reads.status_message, "status_batch": reads.status_batch,
-            "get_sender_names": self.get_sender_names, "get_templates": self.get_templates,
+            "send": self.send,
+            "bulk_json": self.bulk_json,
+            "balance": reads.balance,
+            "status_message": reads.status_message,
+            "status_batch": reads.status_batch,
+            "get_sender_names": self.get_sender_names,
+            "get_templates": self.get_templates,
             "get_history_api": reads.get_history_api,
             # Not Textlocal's: which imitation account (outbox) this is, so a client reaching a
             # separately started sandbox scopes its journal records to the outbox, not the port.
@@ -123,8 +133,11 @@ class SandboxApi:
     def _sender_error(self, sender: object) -> dict[str, Any] | None:
         if not sender:
             return _failure(44)
-        allowed = (sender in self._senders) if self._senders is not None else (
-            isinstance(sender, str) and _HEADER.fullmatch(sender) is not None)
+        allowed = (
+            (sender in self._senders)
+            if self._senders is not None
+            else (isinstance(sender, str) and _HEADER.fullmatch(sender) is not None)
+        )
         return None if allowed else _failure(43)
 
     def send(self, params: dict[str, str]) -> dict[str, Any]:
@@ -174,15 +187,21 @@ class SandboxApi:
             [stored] = tx.record([batch], test=test, scheduled_at=scheduled)
         body: dict[str, Any] = {"test_mode": True} if test else {}
         body.update(
-            balance=stored.balance, batch_id=stored.batch_id, cost=batch.cost,
+            balance=stored.balance,
+            batch_id=stored.batch_id,
+            cost=batch.cost,
             num_messages=len(valid),
             message={"num_parts": parts, "sender": sender, "content": message},
-            receipt_url=receipt_url or "", custom=custom or "",
-            messages=[{"id": str(i), "recipient": int(n)}
-                      for i, n in zip(stored.message_ids, valid, strict=True)],
+            receipt_url=receipt_url or "",
+            custom=custom or "",
+            messages=[
+                {"id": str(i), "recipient": int(n)}
+                for i, n in zip(stored.message_ids, valid, strict=True)
+            ],
         )
         warnings = [{"code": 3, "message": "Invalid number"} for _ in invalid] + [
-            {"code": OPTED_OUT, "message": ERRORS[OPTED_OUT]} for _ in skipped]
+            {"code": OPTED_OUT, "message": ERRORS[OPTED_OUT]} for _ in skipped
+        ]
         if warnings:
             body["warnings"] = warnings
         body["status"] = "success"
@@ -206,8 +225,9 @@ class SandboxApi:
         if (error := self._sender_error(sender)) is not None:
             return error
         receipt_url = data.get("receipt_url") or data.get("receiptUrl") or None
-        if receipt_url is not None and not (isinstance(receipt_url, str)
-                                            and loopback_url(receipt_url)):
+        if receipt_url is not None and not (
+            isinstance(receipt_url, str) and loopback_url(receipt_url)
+        ):
             return _failure(BAD_RECEIPT_URL)
         code, scheduled = self._rules.timing(sender, data.get("schedule_time"), self._clock())
         if code is not None:
@@ -236,38 +256,61 @@ class SandboxApi:
             else:
                 code = self._rules.template_error(text)
             if code is None:
-                accepted.append((NewBatch(sender, text, [number], parts, custom, receipt_url),
-                                 number))
+                accepted.append(
+                    (NewBatch(sender, text, [number], parts, custom, receipt_url), number)
+                )
             else:
-                not_sent.append({"unique_id": custom or "", "number": number, "message": text,
-                                 "error": {"code": code, "message": ERRORS[code]}})
+                not_sent.append(
+                    {
+                        "unique_id": custom or "",
+                        "number": number,
+                        "message": text,
+                        "error": {"code": code, "message": ERRORS[code]},
+                    }
+                )
         total_cost = sum(batch.cost for batch, _ in accepted)
         groups = []
         with self._store.transaction() as tx:
             balance_pre = tx.balance()
             if total_cost > balance_pre:
                 return _failure(7)  # the whole request fails: nothing recorded
-            records = tx.record([batch for batch, _ in accepted], test=test,
-                                scheduled_at=scheduled)
+            records = tx.record([batch for batch, _ in accepted], test=test, scheduled_at=scheduled)
             balance_post = records[-1].balance if records else balance_pre
             for (batch, number), stored in zip(accepted, records, strict=True):
-                groups.append({
-                    "balance": stored.balance, "batch_id": stored.batch_id, "cost": batch.cost,
-                    "num_messages": 1,
-                    "message": {"num_parts": batch.num_parts, "sender": sender,
-                                "content": batch.message},
-                    "receipt_url": receipt_url or "", "custom": batch.custom or "",
-                    "messages": [{"id": stored.message_ids[0], "recipient": number}],
-                })
-        return {"test": test, "balance_pre_send": balance_pre, "total_cost": total_cost,
-                "balance_post_send": balance_post, "messages": groups,
-                "messages_not_sent": not_sent, "status": "success"}
+                groups.append(
+                    {
+                        "balance": stored.balance,
+                        "batch_id": stored.batch_id,
+                        "cost": batch.cost,
+                        "num_messages": 1,
+                        "message": {
+                            "num_parts": batch.num_parts,
+                            "sender": sender,
+                            "content": batch.message,
+                        },
+                        "receipt_url": receipt_url or "",
+                        "custom": batch.custom or "",
+                        "messages": [{"id": stored.message_ids[0], "recipient": number}],
+                    }
+                )
+        return {
+            "test": test,
+            "balance_pre_send": balance_pre,
+            "total_cost": total_cost,
+            "balance_post_send": balance_post,
+            "messages": groups,
+            "messages_not_sent": not_sent,
+            "status": "success",
+        }
 
     def get_sender_names(self, params: dict[str, str]) -> dict[str, Any]:
         """/get_sender_names/ (docs/provider-api.md, "Templates and sender names")."""
         names = self._senders or []
-        return {"default_sender_name": names[0] if names else DEFAULT_SENDER,
-                "sender_names": names, "status": "success"}
+        return {
+            "default_sender_name": names[0] if names else DEFAULT_SENDER,
+            "sender_names": names,
+            "status": "success",
+        }
 
     def get_templates(self, params: dict[str, str]) -> dict[str, Any]:
         """/get_templates/: the DLT templates the sandbox was given, if any

@@ -78,8 +78,11 @@ class Faults:
                 raise _invalid(name, value, "a whole number >= 0 (0 turns it off)")
         for name in ("latency", "retry_after", "hang_seconds"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                    0 <= value < 86_400):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (0 <= value < 86_400)
+            ):
                 raise _invalid(name, value, "a number of seconds from 0 to 86399")
         if isinstance(self.error_status, bool) or self.error_status not in range(500, 600):
             raise _invalid("error_status", self.error_status, "an HTTP 5xx status like 500 or 503")
@@ -90,14 +93,20 @@ class Faults:
             if not isinstance(place, str) or place not in ECHO_PLACES:
                 raise _invalid("echo_key", place, "one of " + ", ".join(ECHO_PLACES))
         if "retry-after" in places and not self.rate_limit_every:
-            raise InputError("sandbox fault --echo-key retry-after needs --rate-limit-every: "
-                             "only those 429s carry a Retry-After")
+            raise InputError(
+                "sandbox fault --echo-key retry-after needs --rate-limit-every: "
+                "only those 429s carry a Retry-After"
+            )
         object.__setattr__(self, "echo_key", tuple(dict.fromkeys(places)))
 
     def pick(self, position: int) -> str | None:
         """The fault for the `position`-th sending request (1-based), by precedence."""
-        for fault, every in ((RATE_LIMIT, self.rate_limit_every), (ERROR, self.error_every),
-                             (DROP, self.drop_every), (HANG, self.hang_every)):
+        for fault, every in (
+            (RATE_LIMIT, self.rate_limit_every),
+            (ERROR, self.error_every),
+            (DROP, self.drop_every),
+            (HANG, self.hang_every),
+        ):
             if every and position % every == 0:
                 return fault
         return None
@@ -114,19 +123,22 @@ class Faults:
         if self.latency:
             parts.append(f"{self.latency:g} s latency")
         if self.rate_limit_every:
-            parts.append(f"HTTP 429 (Retry-After {self.retry_after_header}) "
-                         f"{_every(self.rate_limit_every)}")
+            parts.append(
+                f"HTTP 429 (Retry-After {self.retry_after_header}) {_every(self.rate_limit_every)}"
+            )
         if self.error_every:
             kept = "recorded" if self.error_records else "not recorded"
             parts.append(f"HTTP {self.error_status} ({kept}) {_every(self.error_every)}")
         if self.drop_every:
             parts.append(f"connection dropped after recording {_every(self.drop_every)}")
         if self.hang_every:
-            parts.append(f"answer held {self.hang_seconds:g} s after recording "
-                         f"{_every(self.hang_every)}")
+            parts.append(
+                f"answer held {self.hang_seconds:g} s after recording {_every(self.hang_every)}"
+            )
         if self.echo_key:
-            parts.append("the API key echoed in "
-                         + ", ".join(ECHO_PLACES[place] for place in self.echo_key))
+            parts.append(
+                "the API key echoed in " + ", ".join(ECHO_PLACES[place] for place in self.echo_key)
+            )
         return "; ".join(parts) or "no faults"
 
 
@@ -149,12 +161,19 @@ class Echo:
 
     def failure(self) -> dict[str, Any] | None:
         """The failure envelope answering a sending request instead of doing it, if any."""
-        quoted = [form for place, form in (("error", self.key), ("upper", self.key.upper()))
-                  if place in self.places]
+        quoted = [
+            form
+            for place, form in (("error", self.key), ("upper", self.key.upper()))
+            if place in self.places
+        ]
         if not quoted:
             return None
-        return {"errors": [{"code": 3, "message": "Invalid login details for apikey "
-                            + " / ".join(quoted)}], "status": "failure"}
+        return {
+            "errors": [
+                {"code": 3, "message": "Invalid login details for apikey " + " / ".join(quoted)}
+            ],
+            "status": "failure",
+        }
 
     def body(self, body: dict[str, Any]) -> dict[str, Any]:
         """`body` with the key added where `places` say, if it is a success body."""
@@ -174,8 +193,11 @@ class Echo:
             if "json-value" in self.places:
                 if name == "id":
                     item = f"{self.key}-{item}"
-                elif name == "error" and isinstance(item, dict) and isinstance(
-                        item.get("message"), str):
+                elif (
+                    name == "error"
+                    and isinstance(item, dict)
+                    and isinstance(item.get("message"), str)
+                ):
                     item = {**item, "message": f"{item['message']} (apikey {self.key})"}
             out[name] = item
         if "json-key" in self.places:

@@ -66,9 +66,16 @@ class ReadCommands:
         if row is None:
             return _failure(22)
         status, since = current_status(row, self._clock())
-        return {"message": {"id": row["id"], "recipient": int(row["number"]), "type": "sms",
-                            "status": status, "date": ist(since)},
-                "status": "success"}
+        return {
+            "message": {
+                "id": row["id"],
+                "recipient": int(row["number"]),
+                "type": "sms",
+                "status": status,
+                "date": ist(since),
+            },
+            "status": "success",
+        }
 
     def status_batch(self, params: dict[str, str]) -> dict[str, Any]:
         """/status_batch/ by `batch_id` (docs/provider-api.md, "Status of a batch")."""
@@ -79,13 +86,26 @@ class ReadCommands:
             return _failure(23)
         now = self._clock()
         statuses = [current_status(row, now)[0] for row in rows]
-        counts = {f"num_{name}": statuses.count(code) for code, name in (
-            ("D", "delivered"), ("U", "undelivered"), ("E", "expired"), ("?", "unknown"),
-            ("I", "invalid"))}
-        return {"batch_id": batch_id, "num_messages": len(rows), **counts,
-                "messages": [{"recipient": int(row["number"]), "status": status}
-                             for row, status in zip(rows, statuses, strict=True)],
-                "status": "success"}
+        counts = {
+            f"num_{name}": statuses.count(code)
+            for code, name in (
+                ("D", "delivered"),
+                ("U", "undelivered"),
+                ("E", "expired"),
+                ("?", "unknown"),
+                ("I", "invalid"),
+            )
+        }
+        return {
+            "batch_id": batch_id,
+            "num_messages": len(rows),
+            **counts,
+            "messages": [
+                {"recipient": int(row["number"]), "status": status}
+                for row, status in zip(rows, statuses, strict=True)
+            ],
+            "status": "success",
+        }
 
     def get_history_api(self, params: dict[str, str]) -> dict[str, Any]:
         """/get_history_api/: sent messages, newest first unless sort_order=asc (assumed:
@@ -98,20 +118,31 @@ class ReadCommands:
         now = self._clock()
         return {
             "messages": [
-                {"id": row["id"], "number": int(row["number"]), "content": row["message"],
-                 "sender": row["sender"], "datetime": _ist(row["created_at"]),
-                 "status": current_status(row, now)[0], "customID": row["custom"] or "",
-                 "batchID": row["batch_id"]}
+                {
+                    "id": row["id"],
+                    "number": int(row["number"]),
+                    "content": row["message"],
+                    "sender": row["sender"],
+                    "datetime": _ist(row["created_at"]),
+                    "status": current_status(row, now)[0],
+                    "customID": row["custom"] or "",
+                    "batchID": row["batch_id"],
+                }
                 for row in rows
             ],
-            "start": start, "limit": limit, "total": total, "status": "success",
+            "start": start,
+            "limit": limit,
+            "total": total,
+            "status": "success",
         }
 
 
-def _history(tx: Transaction, params: dict[str, str], start: int, limit: int,
-             newest_first: bool) -> tuple[int, list[sqlite3.Row]]:
+def _history(
+    tx: Transaction, params: dict[str, str], start: int, limit: int, newest_first: bool
+) -> tuple[int, list[sqlite3.Row]]:
     """One page of history; unix-time bounds beyond year 9999 are ignored."""
     bounds = [_integer(params.get(name)) for name in ("min_time", "max_time")]
     bounds = [b if b is not None and b < 253_402_300_800 else None for b in bounds]
-    return tx.history(start, limit, newest_first=newest_first,
-                      min_time=bounds[0], max_time=bounds[1])
+    return tx.history(
+        start, limit, newest_first=newest_first, min_time=bounds[0], max_time=bounds[1]
+    )

@@ -56,6 +56,7 @@ class Store(Protocol):
 
     def transaction(self) -> AbstractContextManager[Any]: ...
 
+
 BAD_RECEIPT_URL = 95  # the sandbox's own code: Textlocal documents no URL check
 RECEIPT_ERRORS = {
     BAD_RECEIPT_URL: "Invalid receipt URL: the sandbox only calls back "
@@ -89,22 +90,37 @@ class Receipts:
     def __post_init__(self) -> None:
         shares = self.shares()
         for code, share in shares.items():
-            if isinstance(share, bool) or not isinstance(share, int | float) or not (
-                    0 <= share <= 1):
+            if (
+                isinstance(share, bool)
+                or not isinstance(share, int | float)
+                or not (0 <= share <= 1)
+            ):
                 raise _invalid(f"the share of {code}", share, "a fraction from 0 to 1")
         if abs(sum(shares.values()) - 1) > 1e-9:
-            raise _invalid("the shares of D, U, E, I and ?", round(sum(shares.values()), 9),
-                           "fractions adding up to 1")
+            raise _invalid(
+                "the shares of D, U, E, I and ?",
+                round(sum(shares.values()), 9),
+                "fractions adding up to 1",
+            )
         for name in ("settle_seconds", "unknown_seconds", "callback_backoff"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not (
-                    0 <= value <= 7 * 86_400):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not (0 <= value <= 7 * 86_400)
+            ):
                 raise _invalid(name, value, "a number of seconds from 0 to 604800")
-        if isinstance(self.callback_timeout, bool) or not isinstance(
-                self.callback_timeout, int | float) or not 0 < self.callback_timeout <= 60:
+        if (
+            isinstance(self.callback_timeout, bool)
+            or not isinstance(self.callback_timeout, int | float)
+            or not 0 < self.callback_timeout <= 60
+        ):
             raise _invalid("callback_timeout", self.callback_timeout, "seconds above 0, at most 60")
-        if isinstance(self.callback_attempts, bool) or not isinstance(
-                self.callback_attempts, int) or self.callback_attempts < 1:
+        if (
+            isinstance(self.callback_attempts, bool)
+            or not isinstance(self.callback_attempts, int)
+            or self.callback_attempts < 1
+        ):
             raise _invalid("callback_attempts", self.callback_attempts, "a whole number >= 1")
         numbers = frozenset(str(n).strip().lstrip("+") for n in self.invalid_numbers)
         object.__setattr__(self, "invalid_numbers", numbers)
@@ -112,14 +128,18 @@ class Receipts:
         bound, cuts = 0.0, []
         for code, share in shares.items():
             bound += share
-            cuts.append((bound, code, self.unknown_seconds if code == "?" else
-                         self.settle_seconds))
+            cuts.append((bound, code, self.unknown_seconds if code == "?" else self.settle_seconds))
         object.__setattr__(self, "_cuts", tuple(cuts))
 
     def shares(self) -> dict[str, float]:
         """The final statuses and their shares."""
-        return {"D": self.delivered, "U": self.undelivered, "E": self.expired,
-                "I": self.invalid, "?": self.unknown}
+        return {
+            "D": self.delivered,
+            "U": self.undelivered,
+            "E": self.expired,
+            "I": self.invalid,
+            "?": self.unknown,
+        }
 
     def fate(self, message_id: int, number: str) -> tuple[str, float]:
         """The final status of a message and the seconds it stays P before taking it."""
@@ -173,8 +193,9 @@ class ReceiptCounts:
 class ReceiptCallbacks:
     """The background thread that POSTs due receipts; `start()` and `stop()` with the server."""
 
-    def __init__(self, store: Store, receipts: Receipts, clock: Callable[[], float],
-                 *, poll: float = 0.05) -> None:
+    def __init__(
+        self, store: Store, receipts: Receipts, clock: Callable[[], float], *, poll: float = 0.05
+    ) -> None:
         self._store = store
         self._receipts = receipts
         self._clock = clock
@@ -256,18 +277,30 @@ class ReceiptCallbacks:
         if not loopback_url(url):  # checked on acceptance too; never leave the machine
             return False
         parts = urllib.parse.urlsplit(url)
-        body = urllib.parse.urlencode([
-            ("number", row["number"]), ("status", row["final_status"]),
-            ("customID", row["custom"] or ""), ("datetime", ist(row["final_at"]))])
+        body = urllib.parse.urlencode(
+            [
+                ("number", row["number"]),
+                ("status", row["final_status"]),
+                ("customID", row["custom"] or ""),
+                ("datetime", ist(row["final_at"])),
+            ]
+        )
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80,
-                                                timeout=self._receipts.callback_timeout)
+        connection = http.client.HTTPConnection(
+            parts.hostname, parts.port or 80, timeout=self._receipts.callback_timeout
+        )
         with self._lock:
             self._current = connection
         try:
-            connection.request("POST", target, body=body, headers={
-                "Content-Type": "application/x-www-form-urlencoded",
-                "User-Agent": "smsbatch-sandbox/1"})
+            connection.request(
+                "POST",
+                target,
+                body=body,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "User-Agent": "smsbatch-sandbox/1",
+                },
+            )
             response = connection.getresponse()
             response.read()
             return 200 <= response.status < 300
@@ -289,4 +322,3 @@ def _unix(iso: str) -> float:
 
 def _invalid(name: str, value: object, expected: str) -> InputError:
     return InputError(f"sandbox receipts: {name} is {value!r}; use {expected}")
-

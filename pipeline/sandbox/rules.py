@@ -74,8 +74,9 @@ class Rules:
         self._pattern = _compile(self.templates) if self.templates is not None else None
         self.optouts = frozenset(_wire(n) for n in optouts) if optouts is not None else frozenset()
 
-    def timing(self, sender: str, schedule_time: object, now: float) -> tuple[int | None,
-                                                                             int | None]:
+    def timing(
+        self, sender: str, schedule_time: object, now: float
+    ) -> tuple[int | None, int | None]:
         """(error code, accepted schedule time): may `sender` send now, or at `schedule_time`?"""
         window = self.promo_window if PROMOTIONAL.fullmatch(sender) else None
         if schedule_time is None or schedule_time == "":
@@ -104,15 +105,19 @@ class Rules:
     def template_list(self) -> list[dict[str, Any]]:
         """The templates as `/get_templates/` lists them (a corroborated shape:
         docs/provider-api.md, "Templates and sender names")."""
-        return [{"id": t.id, "title": str(t.id), "body": t.text, "senderName": "",
-                 "isMyDND": ""} for t in self.templates or []]
+        return [
+            {"id": t.id, "title": str(t.id), "body": t.text, "senderName": "", "isMyDND": ""}
+            for t in self.templates or []
+        ]
 
 
 def _compile(templates: Sequence[Template]) -> re.Pattern[str]:
     """One pattern matching any template in full: fixed text exact, each variable <= 30 chars."""
     variable = f".{{0,{MAX_VARIABLE}}}"
-    branches = [variable.join(re.escape(fixed) for fixed in str(t.text).split(DLT_VARIABLE))
-                for t in templates]
+    branches = [
+        variable.join(re.escape(fixed) for fixed in str(t.text).split(DLT_VARIABLE))
+        for t in templates
+    ]
     # No templates: a pattern that matches nothing, so every text is refused.
     alternatives = "|".join(f"(?:{b})" for b in branches) or r"(?!)"
     return re.compile(alternatives, re.DOTALL)  # DOTALL: a variable may hold a newline

@@ -201,8 +201,11 @@ class _Handler(QuietHandler):
         echo = Echo(places, params.get("apikey", ""))
         if fault == RATE_LIMIT:
             # Turned away before any work, as a throttling gateway does: nothing recorded.
-            self._reply(HTTPStatus.TOO_MANY_REQUESTS,
-                        {"Retry-After": echo.retry_after(faults.retry_after_header)}, echo=echo)
+            self._reply(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                {"Retry-After": echo.retry_after(faults.retry_after_header)},
+                echo=echo,
+            )
             return
         if fault == ERROR and not faults.error_records:
             self._reply(HTTPStatus(faults.error_status), echo=echo)
@@ -229,8 +232,13 @@ class _Handler(QuietHandler):
             return
         self._reply(status, body=json.dumps(echo.body(body)).encode(), echo=echo)
 
-    def _reply(self, status: HTTPStatus, headers: dict[str, str] | None = None,
-               body: bytes | None = None, echo: Echo | None = None) -> None:
+    def _reply(
+        self,
+        status: HTTPStatus,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        echo: Echo | None = None,
+    ) -> None:
         """Write a response: JSON `body`, or a one-line text naming the status."""
         content_type = "application/json"
         if body is None:

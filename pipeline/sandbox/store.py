@@ -82,8 +82,10 @@ _ADDED_COLUMNS = {
     "receipt_state": "TEXT",  # "due", "sent", "failed"; NULL when no receipt was asked for
 }
 # Only the receipts still to post are indexed: the callback thread polls this.
-_RECEIPT_INDEX = ("CREATE INDEX IF NOT EXISTS messages_receipts_due ON messages(final_at) "
-                  "WHERE receipt_state = 'due'")
+_RECEIPT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS messages_receipts_due ON messages(final_at) "
+    "WHERE receipt_state = 'due'"
+)
 
 _OUTBOX_COLUMNS = "id, batch_id, number, message, sender, custom, test, status, created_at"
 _FATE_COLUMNS = ("scheduled_at", "due_at", "final_status", "final_at")
@@ -120,7 +122,11 @@ class Store:
     """Thread-safe access to one outbox file (one connection, one lock)."""
 
     def __init__(
-        self, path: str | Path, *, balance: int, clock: Callable[[], float] = time.time,
+        self,
+        path: str | Path,
+        *,
+        balance: int,
+        clock: Callable[[], float] = time.time,
         receipts: Receipts | None = None,
     ) -> None:
         self.path = Path(path)
@@ -151,11 +157,16 @@ class Store:
             # whatever port the sandbox listens on.
             self._conn.executemany(
                 "INSERT OR IGNORE INTO state(key, value) VALUES (?, ?)",
-                [("balance", balance), ("next_message_id", FIRST_MESSAGE_ID),
-                 ("next_batch_id", FIRST_BATCH_ID), ("account", secrets.randbits(62))],
+                [
+                    ("balance", balance),
+                    ("next_message_id", FIRST_MESSAGE_ID),
+                    ("next_batch_id", FIRST_BATCH_ID),
+                    ("account", secrets.randbits(62)),
+                ],
             )
-            number = self._conn.execute(
-                "SELECT value FROM state WHERE key = 'account'").fetchone()[0]
+            number = self._conn.execute("SELECT value FROM state WHERE key = 'account'").fetchone()[
+                0
+            ]
             self.account = f"sandbox:{number:016x}"
         except BaseException:
             self._conn.close()
@@ -191,8 +202,12 @@ class Store:
 class Transaction:
     """Reads and writes inside `Store.transaction()`."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time,
-                 receipts: Receipts | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Callable[[], float] = time.time,
+        receipts: Receipts | None = None,
+    ) -> None:
         self._conn = conn
         self._clock = clock
         self._receipts = receipts if receipts is not None else Receipts()
@@ -201,8 +216,9 @@ class Transaction:
         """Credits left."""
         return self._state("balance")
 
-    def record(self, batches: Sequence[NewBatch], *, test: bool,
-               scheduled_at: int | None = None) -> list[StoredBatch]:
+    def record(
+        self, batches: Sequence[NewBatch], *, test: bool, scheduled_at: int | None = None
+    ) -> list[StoredBatch]:
         """Allocate ids for `batches`, store them, and charge them unless `test`.
 
         With `scheduled_at` (unix seconds) they are stored as `scheduled` for that time; they
@@ -227,25 +243,55 @@ class Transaction:
             if not test:
                 balance -= batch.cost
             stored.append(StoredBatch(batch_id, ids, balance))
-            batch_rows.append((batch_id, batch.sender, batch.custom, len(ids), batch.num_parts,
-                               batch.cost, int(test), now))
+            batch_rows.append(
+                (
+                    batch_id,
+                    batch.sender,
+                    batch.custom,
+                    len(ids),
+                    batch.num_parts,
+                    batch.cost,
+                    int(test),
+                    now,
+                )
+            )
             # Test messages are never "sent", so no receipt is ever posted for them.
             receipt = "due" if batch.receipt_url and not test else None
             for i, number in zip(ids, batch.numbers, strict=True):
                 final, delay = self._receipts.fate(i, number)
-                message_rows.append((i, batch_id, number, batch.message, batch.sender,
-                                     batch.custom, batch.num_parts, int(test), status, now,
-                                     later, due, final, due + delay, batch.receipt_url, receipt))
+                message_rows.append(
+                    (
+                        i,
+                        batch_id,
+                        number,
+                        batch.message,
+                        batch.sender,
+                        batch.custom,
+                        batch.num_parts,
+                        int(test),
+                        status,
+                        now,
+                        later,
+                        due,
+                        final,
+                        due + delay,
+                        batch.receipt_url,
+                        receipt,
+                    )
+                )
             batch_id += 1
         self._conn.executemany(
             "INSERT INTO batches(id, sender, custom, num_messages, num_parts, cost, test,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch_rows)
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            batch_rows,
+        )
         self._conn.executemany(
             "INSERT INTO messages(id, batch_id, number, message, sender, custom, num_parts,"
             " test, status, created_at, scheduled_at, due_at, final_status, final_at,"
             " receipt_url, receipt_state)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            message_rows)
+            message_rows,
+        )
         self._conn.execute("UPDATE state SET value = ? WHERE key = 'balance'", (balance,))
         return stored
 
@@ -263,8 +309,13 @@ class Transaction:
         ).fetchall()
 
     def history(
-        self, start: int, limit: int, *, newest_first: bool,
-        min_time: int | None = None, max_time: int | None = None,
+        self,
+        start: int,
+        limit: int,
+        *,
+        newest_first: bool,
+        min_time: int | None = None,
+        max_time: int | None = None,
     ) -> tuple[int, list[sqlite3.Row]]:
         """Total count and one page of really-sent messages, optionally within unix times."""
         # created_at is ISO 8601 UTC at fixed width, so comparing text compares times.
@@ -286,16 +337,19 @@ class Transaction:
         return self._conn.execute(
             "SELECT id, number, custom, final_status, final_at, receipt_url FROM messages "
             "WHERE receipt_state = 'due' AND final_at <= ? ORDER BY final_at, id LIMIT ?",
-            (now, limit)).fetchall()
+            (now, limit),
+        ).fetchall()
 
     def mark_receipt(self, message_id: int, state: str) -> None:
         """Record a receipt as posted ("sent") or given up ("failed")."""
-        self._conn.execute("UPDATE messages SET receipt_state = ? WHERE id = ?",
-                           (state, message_id))
+        self._conn.execute(
+            "UPDATE messages SET receipt_state = ? WHERE id = ?", (state, message_id)
+        )
 
     def _state(self, key: str) -> int:
-        value: int = self._conn.execute(
-            "SELECT value FROM state WHERE key = ?", (key,)).fetchone()[0]
+        value: int = self._conn.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()[
+            0
+        ]
         return value
 
     def _take(self, key: str, count: int) -> int:
@@ -310,8 +364,9 @@ def _iso(unix_time: float) -> str:
     return datetime.fromtimestamp(unix_time, UTC).isoformat(timespec="seconds")
 
 
-def read_outbox(path: str | Path, *, include_test: bool = False,
-                at: float | None = None) -> list[dict[str, Any]]:
+def read_outbox(
+    path: str | Path, *, include_test: bool = False, at: float | None = None
+) -> list[dict[str, Any]]:
     """Messages the sandbox accepted, oldest first (test-mode ones only if `include_test`).
 
     Each dict: id, batch_id (as text, like the client's ids), number, message, sender,
@@ -334,15 +389,15 @@ def _has_column(conn: sqlite3.Connection, name: str) -> bool:
     return any(row[1] == name for row in conn.execute("PRAGMA table_info(messages)"))
 
 
-def _outbox_rows(
-    conn: sqlite3.Connection, include_test: bool, at: float
-) -> list[dict[str, Any]]:
+def _outbox_rows(conn: sqlite3.Connection, include_test: bool, at: float) -> list[dict[str, Any]]:
     where = "" if include_test else "WHERE test = 0"
     # read_outbox never writes, so an older outbox reads as never scheduled and final at once.
-    fate = ", ".join(name if _has_column(conn, name) else f"NULL AS {name}"
-                     for name in _FATE_COLUMNS)
+    fate = ", ".join(
+        name if _has_column(conn, name) else f"NULL AS {name}" for name in _FATE_COLUMNS
+    )
     rows = conn.execute(
-        f"SELECT {_OUTBOX_COLUMNS}, {fate} FROM messages {where} ORDER BY id").fetchall()
+        f"SELECT {_OUTBOX_COLUMNS}, {fate} FROM messages {where} ORDER BY id"
+    ).fetchall()
     out = []
     for row in rows:
         item = dict(row)
@@ -378,8 +433,9 @@ def purge_outbox(path: str | Path, before: datetime, *, dry_run: bool = False) -
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=5.0)
     except sqlite3.Error as exc:
-        raise InputError(f"{path}: cannot open the sandbox outbox ({exc}); check --outbox") \
-            from None
+        raise InputError(
+            f"{path}: cannot open the sandbox outbox ({exc}); check --outbox"
+        ) from None
     try:
         # Freed pages are zeroed as they go, belt and braces before VACUUM rewrites the file.
         conn.execute("PRAGMA secure_delete=ON")
@@ -387,11 +443,13 @@ def purge_outbox(path: str | Path, before: datetime, *, dry_run: bool = False) -
         try:
             # created_at is ISO 8601; julianday() compares instants, whatever the text.
             messages = conn.execute(
-                "DELETE FROM messages WHERE julianday(created_at) < julianday(?)",
-                (cutoff,)).rowcount
+                "DELETE FROM messages WHERE julianday(created_at) < julianday(?)", (cutoff,)
+            ).rowcount
             batches = conn.execute(
                 "DELETE FROM batches WHERE julianday(created_at) < julianday(?) "
-                "AND id NOT IN (SELECT batch_id FROM messages)", (cutoff,)).rowcount
+                "AND id NOT IN (SELECT batch_id FROM messages)",
+                (cutoff,),
+            ).rowcount
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -402,8 +460,10 @@ def purge_outbox(path: str | Path, before: datetime, *, dry_run: bool = False) -
             busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
             scrubbed = not busy
     except sqlite3.Error as exc:
-        raise InputError(f"{path}: cannot purge the sandbox outbox ({exc}); check --outbox, "
-                         "or stop the sandbox using it and rerun") from None
+        raise InputError(
+            f"{path}: cannot purge the sandbox outbox ({exc}); check --outbox, "
+            "or stop the sandbox using it and rerun"
+        ) from None
     finally:
         conn.close()
     return OutboxPurge(messages, batches, scrubbed)

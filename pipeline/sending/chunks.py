@@ -143,8 +143,10 @@ class Interrupts:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        log.warning("interrupted: recording the requests in flight, sending nothing more "
-                    "(Ctrl-C again to stop at once)")
+        log.warning(
+            "interrupted: recording the requests in flight, sending nothing more "
+            "(Ctrl-C again to stop at once)"
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.previous is not None:
@@ -170,9 +172,12 @@ def send_ready(
     """Send every `ready` row of `results` (in place: outcomes are written into its rows)."""
     ready = results.index[results["status"] == "ready"].tolist()
     if settings.limit is not None and len(ready) > settings.limit:
-        mark(results, ready[settings.limit:], "failed",
-             f"not sent: --limit {settings.limit} reached; rerun the same command to send "
-             "the rest")
+        mark(
+            results,
+            ready[settings.limit :],
+            "failed",
+            f"not sent: --limit {settings.limit} reached; rerun the same command to send the rest",
+        )
         ready = ready[: settings.limit]
 
     outcome = SendOutcome()
@@ -192,8 +197,12 @@ def send_ready(
     def stopping() -> bool:
         return bool(outcome.stopped) or interrupts.requested or window_closed
 
-    with Interrupts() as interrupts, ThreadPoolExecutor(
-            max_workers=settings.concurrency, thread_name_prefix="smsbatch-send") as pool:
+    with (
+        Interrupts() as interrupts,
+        ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="smsbatch-send"
+        ) as pool,
+    ):
         while (queue and not stopping()) or in_flight:
             while queue and len(in_flight) < settings.concurrency and not stopping():
                 throttle.wait(len(queue[0]))
@@ -219,19 +228,34 @@ def send_ready(
         outcome.interrupted = interrupts.requested
     unsent = [row for rows in queue for row in rows]
     if outcome.interrupted:
-        mark(results, unsent, "failed", "not sent: the run was interrupted; rerun the same "
-             "command to send the rest")
+        mark(
+            results,
+            unsent,
+            "failed",
+            "not sent: the run was interrupted; rerun the same command to send the rest",
+        )
     elif outcome.stopped and outcome.journal_failed:
-        mark(results, unsent, "failed", "not sent: the journal could not be written; rerun "
-             "the same command once the disk is fixed")
+        mark(
+            results,
+            unsent,
+            "failed",
+            "not sent: the journal could not be written; rerun "
+            "the same command once the disk is fixed",
+        )
     elif outcome.stopped:
-        mark(results, unsent, "failed", f"not sent: the provider stopped the run "
-             f"({outcome.stopped})")
+        mark(
+            results, unsent, "failed", f"not sent: the provider stopped the run ({outcome.stopped})"
+        )
     elif window_closed and settings.window is not None:
         opens = settings.window.next_opening(settings.clock())
-        mark(results, unsent, "failed", f"not sent: the promotional window "
-             f"{settings.window.describe()} closed; rerun the same command after "
-             f"{opens:%Y-%m-%d %H:%M} IST")
+        mark(
+            results,
+            unsent,
+            "failed",
+            f"not sent: the promotional window "
+            f"{settings.window.describe()} closed; rerun the same command after "
+            f"{opens:%Y-%m-%d %H:%M} IST",
+        )
     return outcome
 
 
@@ -245,37 +269,59 @@ def scheduled_for(settings: SendSettings) -> datetime | None | Literal[False]:
     return settings.window.next_opening(now) if settings.schedule else False
 
 
-def start(results: pd.DataFrame, journal: Journal, run_id: int, rows: list[int],
-          schedule_time: datetime | None = None) -> Chunk:
+def start(
+    results: pd.DataFrame,
+    journal: Journal,
+    run_id: int,
+    rows: list[int],
+    schedule_time: datetime | None = None,
+) -> Chunk:
     """Commit the rows as `sending` and build their request (journal first, then network)."""
     numbers = results.loc[rows, "phone_e164"].tolist()
     texts = results.loc[rows, "message"].tolist()
     keys = [row_key(n, t) for n, t in zip(numbers, texts, strict=True)]
     chunk_id, custom = journal.start_chunk(
-        run_id, [Pending(k, r, n) for k, r, n in zip(keys, rows, numbers, strict=True)])
-    messages = [Outgoing(number=phones.to_wire(n), text=t, custom=custom)
-                for n, t in zip(numbers, texts, strict=True)]
-    return Chunk(id=chunk_id, rows=rows, keys=keys, messages=messages,
-                 schedule_time=schedule_time)
+        run_id, [Pending(k, r, n) for k, r, n in zip(keys, rows, numbers, strict=True)]
+    )
+    messages = [
+        Outgoing(number=phones.to_wire(n), text=t, custom=custom)
+        for n, t in zip(numbers, texts, strict=True)
+    ]
+    return Chunk(id=chunk_id, rows=rows, keys=keys, messages=messages, schedule_time=schedule_time)
 
 
 def deliver(client: Provider, chunk: Chunk, settings: SendSettings) -> BulkResponse:
     """One request, retried only where a retry cannot duplicate a message (retry.py)."""
 
     def on_retry(attempt: int, error: Exception, delay: float) -> None:
-        log.warning("chunk %d: not sent (%s); retry %d in %.1f s", chunk.id, error,
-                    attempt + 1, delay)
+        log.warning(
+            "chunk %d: not sent (%s); retry %d in %.1f s", chunk.id, error, attempt + 1, delay
+        )
 
     schedule = int(chunk.schedule_time.timestamp()) if chunk.schedule_time else None
     return call_with_retries(
-        lambda: client.send_bulk(chunk.messages, sender=settings.sender, test=settings.test,
-                                 schedule_time=schedule, optouts=settings.optouts,
-                                 receipt_url=settings.receipt_url),
-        settings.retry, on_retry=on_retry)
+        lambda: client.send_bulk(
+            chunk.messages,
+            sender=settings.sender,
+            test=settings.test,
+            schedule_time=schedule,
+            optouts=settings.optouts,
+            receipt_url=settings.receipt_url,
+        ),
+        settings.retry,
+        on_retry=on_retry,
+    )
 
 
-def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
-           future: Future[BulkResponse], settings: SendSettings, outcome: SendOutcome) -> None:
+def finish(
+    results: pd.DataFrame,
+    journal: Journal,
+    run_id: int,
+    chunk: Chunk,
+    future: Future[BulkResponse],
+    settings: SendSettings,
+    outcome: SendOutcome,
+) -> None:
     """Map the chunk's result onto its rows, in the results frame and in the journal."""
     error = future.exception()
     if error is None:
@@ -300,9 +346,12 @@ def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
         summary = status
     results.loc[chunk.rows, OUTCOME_COLUMNS] = values
     try:
-        journal.finish_chunk(run_id, chunk.id, [
-            Outcome(key, *value) for key, value in zip(chunk.keys, values, strict=True)],
-            summary)
+        journal.finish_chunk(
+            run_id,
+            chunk.id,
+            [Outcome(key, *value) for key, value in zip(chunk.keys, values, strict=True)],
+            summary,
+        )
     except JournalWriteError as exc:
         # The outcome stays in the results; the journal keeps the rows `sending`, which its
         # next open turns into `unknown`: never resent without the user's say.
@@ -310,18 +359,23 @@ def finish(results: pd.DataFrame, journal: Journal, run_id: int, chunk: Chunk,
         outcome.journal_failed = True
         results.loc[chunk.rows, "detail"] = [
             f"{v[1] + '; ' if v[1] else ''}not recorded in the journal (it could not be "
-            "written): a rerun treats it as unknown" for v in values]
+            "written): a rerun treats it as unknown"
+            for v in values
+        ]
 
 
-def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool,
-                  clock: Clock = system_clock) -> list[list[Any]]:
+def outcomes_from(
+    response: BulkResponse, chunk: Chunk, *, test: bool, clock: Clock = system_clock
+) -> list[list[Any]]:
     """Per row: [status, detail, message id, batch id, sent_at] from the provider's answer."""
     sent_at = iso_now(clock)  # when the provider's answer arrived
     status, note = "sent", TEST_DETAIL if test else None
     if chunk.schedule_time is not None:
         status = "scheduled"
-        note = (f"scheduled for {chunk.schedule_time.astimezone(IST):%Y-%m-%d %H:%M} IST "
-                "(outside the promotional window)")
+        note = (
+            f"scheduled for {chunk.schedule_time.astimezone(IST):%Y-%m-%d %H:%M} IST "
+            "(outside the promotional window)"
+        )
         note += f"; {TEST_DETAIL}" if test else ""
     values = []
     for message in chunk.messages:
@@ -336,8 +390,9 @@ def outcomes_from(response: BulkResponse, chunk: Chunk, *, test: bool,
             # A "success" envelope that names neither outcome for this number: we cannot
             # tell whether it went, so it must not be resent blindly (docs/contract.md,
             # "Statuses").
-            values.append(["unknown", "the provider's answer did not mention this number",
-                           None, None, None])
+            values.append(
+                ["unknown", "the provider's answer did not mention this number", None, None, None]
+            )
             log.warning("no outcome for %s in the provider's answer", phones.mask(message.number))
     return values
 

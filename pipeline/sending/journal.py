@@ -46,15 +46,28 @@ from pipeline.sending.journal_file import (
 from pipeline.settings import default_journal
 
 __all__ = [
-    "BLOCKING", "IN_FLIGHT_DETAIL", "Delivery", "Entry", "Journal", "JournalInUse",
-    "JournalRefused", "JournalWriteError", "Outcome", "Pending", "Prior", "Run", "RunIdentity",
+    "BLOCKING",
+    "IN_FLIGHT_DETAIL",
+    "Delivery",
+    "Entry",
+    "Journal",
+    "JournalInUse",
+    "JournalRefused",
+    "JournalWriteError",
+    "Outcome",
+    "Pending",
+    "Prior",
+    "Run",
+    "RunIdentity",
     "row_key",
 ]
 
 # Outcomes of another run that keep the same text from going to the same number again.
 BLOCKING = ("sent", "scheduled", "unknown", "sending")
-IN_FLIGHT_DETAIL = ("the run stopped while this message was in flight; it may have been sent "
-                    "(check with `smsbatch reconcile`, or resend with --resend-unknown)")
+IN_FLIGHT_DETAIL = (
+    "the run stopped while this message was in flight; it may have been sent "
+    "(check with `smsbatch reconcile`, or resend with --resend-unknown)"
+)
 
 _ID_BATCH = 500  # ids per IN (...) query: well under SQLite's bound-variable limit
 
@@ -171,8 +184,9 @@ class Journal:
     @functools.cached_property
     def journal_id(self) -> str:
         """This journal's random id (12 hex digits), part of every correlation id."""
-        return str(self._db.execute(
-            "SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0])
+        return str(
+            self._db.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0]
+        )
 
     @classmethod
     @contextmanager
@@ -226,40 +240,59 @@ class Journal:
 
     def pragmas(self) -> dict[str, object]:
         """The durability settings in force (tests check we do what we claim)."""
-        return {name: self._db.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous")}
+        return {
+            name: self._db.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous")
+        }
 
     def recover(self) -> int:
         """Turn rows left `sending` by a dead process into `unknown`; return how many."""
         with self._transaction() as db:
             changed = db.execute(
                 "UPDATE messages SET status = 'unknown', detail = ?, updated_at = ? "
-                "WHERE status = 'sending'", (IN_FLIGHT_DETAIL, now())).rowcount
-            db.execute("UPDATE chunks SET outcome = 'unknown', finished_at = ? "
-                       "WHERE finished_at IS NULL", (now(),))
+                "WHERE status = 'sending'",
+                (IN_FLIGHT_DETAIL, now()),
+            ).rowcount
+            db.execute(
+                "UPDATE chunks SET outcome = 'unknown', finished_at = ? WHERE finished_at IS NULL",
+                (now(),),
+            )
         return changed
 
     def begin_run(self, identity: RunIdentity, input_sha256: str) -> Run:
         """Find this job's run, or start a new one."""
         stamp = now()
         with self._transaction() as db:
-            found = db.execute("SELECT id, created_at, input_sha256 FROM runs WHERE key = ?",
-                               (identity.key,)).fetchone()
+            found = db.execute(
+                "SELECT id, created_at, input_sha256 FROM runs WHERE key = ?", (identity.key,)
+            ).fetchone()
             if found is None:
                 cursor = db.execute(
                     "INSERT INTO runs (key, identity, input_sha256, created_at, updated_at, "
                     "account, test) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (identity.key, json.dumps(identity.__dict__, ensure_ascii=False),
-                     input_sha256, stamp, stamp, identity.account, int(identity.test)))
+                    (
+                        identity.key,
+                        json.dumps(identity.__dict__, ensure_ascii=False),
+                        input_sha256,
+                        stamp,
+                        stamp,
+                        identity.account,
+                        int(identity.test),
+                    ),
+                )
                 assert cursor.lastrowid is not None  # set by the INSERT
-                return Run(id=int(cursor.lastrowid), created_at=stamp, new=True,
-                           previous_input_sha256=None)
-            db.execute("UPDATE runs SET input_sha256 = ?, updated_at = ?, account = ?, test = ? "
-                       "WHERE id = ?", (input_sha256, stamp, identity.account,
-                                        int(identity.test), found["id"]))
+                return Run(
+                    id=int(cursor.lastrowid), created_at=stamp, new=True, previous_input_sha256=None
+                )
+            db.execute(
+                "UPDATE runs SET input_sha256 = ?, updated_at = ?, account = ?, test = ? "
+                "WHERE id = ?",
+                (input_sha256, stamp, identity.account, int(identity.test), found["id"]),
+            )
         changed = found["input_sha256"] if found["input_sha256"] != input_sha256 else None
-        return Run(id=found["id"], created_at=found["created_at"], new=False,
-                   previous_input_sha256=changed)
+        return Run(
+            id=found["id"], created_at=found["created_at"], new=False, previous_input_sha256=changed
+        )
 
     def entries(self, run_id: int, status: str | None = None) -> dict[str, Entry]:
         """This run's rows by row key (optionally only one status)."""
@@ -270,8 +303,15 @@ class Journal:
             args += (status,)
         return {row["row_key"]: _entry(row) for row in self._db.execute(query, args)}
 
-    def prior_sends(self, keys: Iterable[str], *, account: str | None, test: bool,
-                    since: datetime, exclude_run: int | None = None) -> dict[str, Prior]:
+    def prior_sends(
+        self,
+        keys: Iterable[str],
+        *,
+        account: str | None,
+        test: bool,
+        since: datetime,
+        exclude_run: int | None = None,
+    ) -> dict[str, Prior]:
         """For each row key, the latest blocking send (BLOCKING) by another run of `account`
         in the same test mode, attempted at or after `since`; keys without one are absent.
 
@@ -282,7 +322,7 @@ class Journal:
         found: dict[str, Prior] = {}
         statuses = ", ".join(f"'{s}'" for s in BLOCKING)
         for start in range(0, len(wanted), _ID_BATCH):
-            part = wanted[start:start + _ID_BATCH]
+            part = wanted[start : start + _ID_BATCH]
             marks = ", ".join("?" * len(part))
             rows = self._db.execute(
                 "SELECT m.row_key, m.status, m.attempted_at, m.source_row, r.id, r.identity "
@@ -291,12 +331,23 @@ class Journal:
                 "AND (r.account = ? OR r.account IS NULL) AND r.test = ? AND r.id != ? "
                 "AND julianday(m.attempted_at) >= julianday(?, 'unixepoch') "
                 "ORDER BY julianday(m.attempted_at)",
-                [*part, account, int(test), -1 if exclude_run is None else exclude_run,
-                 since.timestamp()])
+                [
+                    *part,
+                    account,
+                    int(test),
+                    -1 if exclude_run is None else exclude_run,
+                    since.timestamp(),
+                ],
+            )
             for row in rows:  # oldest first: the latest send of each key wins
-                found[row[0]] = Prior(row_key=row[0], status=row[1], attempted_at=row[2],
-                                      source_row=row[3], run_id=row[4],
-                                      input_name=_input_name(row[5]))
+                found[row[0]] = Prior(
+                    row_key=row[0],
+                    status=row[1],
+                    attempted_at=row[2],
+                    source_row=row[3],
+                    run_id=row[4],
+                    input_name=_input_name(row[5]),
+                )
         return found
 
     def start_chunk(self, run_id: int, rows: Sequence[Pending]) -> tuple[int, str]:
@@ -305,7 +356,8 @@ class Journal:
         with self._transaction() as db:
             inserted = db.execute(
                 "INSERT INTO chunks (run_id, custom, size, started_at) VALUES (?, '', ?, ?)",
-                (run_id, len(rows), stamp)).lastrowid
+                (run_id, len(rows), stamp),
+            ).lastrowid
             assert inserted is not None  # set by the INSERT
             chunk_id = int(inserted)
             # Correlation id for the provider's `custom` field: it comes back in the history
@@ -321,18 +373,24 @@ class Journal:
                 "detail = NULL, source_row = excluded.source_row, chunk_id = excluded.chunk_id, "
                 "custom = excluded.custom, attempts = attempts + 1, "
                 "attempted_at = excluded.attempted_at, updated_at = excluded.updated_at",
-                [(run_id, p.row_key, p.source_row, p.number, chunk_id, custom, stamp, stamp)
-                 for p in rows])
+                [
+                    (run_id, p.row_key, p.source_row, p.number, chunk_id, custom, stamp, stamp)
+                    for p in rows
+                ],
+            )
         return chunk_id, custom
 
-    def finish_chunk(self, run_id: int, chunk_id: int, outcomes: Iterable[Outcome],
-                     summary: str) -> None:
+    def finish_chunk(
+        self, run_id: int, chunk_id: int, outcomes: Iterable[Outcome], summary: str
+    ) -> None:
         """Commit every row's outcome of one chunk in one transaction."""
         stamp = now()
         with self._transaction() as db:
             _write_outcomes(db, run_id, outcomes, stamp)
-            db.execute("UPDATE chunks SET finished_at = ?, outcome = ? WHERE id = ?",
-                       (stamp, summary, chunk_id))
+            db.execute(
+                "UPDATE chunks SET finished_at = ?, outcome = ? WHERE id = ?",
+                (stamp, summary, chunk_id),
+            )
 
     def update(self, run_id: int, outcomes: Iterable[Outcome]) -> None:
         """Change recorded outcomes (reconciliation) in one transaction."""
@@ -343,34 +401,44 @@ class Journal:
         """Store (provider_message_id, delivery_status, delivered_at) in one transaction;
         return how many journal rows changed."""
         stamp = now()
-        rows = [(status, delivered_at, stamp, str(message_id), status)
-                for message_id, status, delivered_at in updates]
+        rows = [
+            (status, delivered_at, stamp, str(message_id), status)
+            for message_id, status, delivered_at in updates
+        ]
         # A late "pending" (a receipt arriving out of order) never undoes a final status.
         with self._transaction() as db:
             return db.executemany(
                 "UPDATE messages SET delivery_status = ?, delivered_at = ?, updated_at = ? "
                 "WHERE provider_message_id = ? AND (? IN ('delivered', 'undelivered', 'invalid', "
                 "'expired') OR delivery_status IS NULL OR delivery_status NOT IN ('delivered', "
-                "'undelivered', 'invalid', 'expired'))", rows).rowcount
+                "'undelivered', 'invalid', 'expired'))",
+                rows,
+            ).rowcount
 
     def delivery_by_message_id(self, ids: Iterable[str]) -> dict[str, Delivery]:
         """The recorded delivery of each of `ids` that has one, by provider message id."""
         wanted = list(dict.fromkeys(map(str, ids)))
         found: dict[str, Delivery] = {}
         for start in range(0, len(wanted), _ID_BATCH):
-            part = wanted[start:start + _ID_BATCH]
+            part = wanted[start : start + _ID_BATCH]
             marks = ", ".join("?" * len(part))
             for row in self._db.execute(
-                    "SELECT provider_message_id, number, delivery_status, delivered_at "
-                    "FROM messages WHERE delivery_status IS NOT NULL "
-                    f"AND provider_message_id IN ({marks})", part):
+                "SELECT provider_message_id, number, delivery_status, delivered_at "
+                "FROM messages WHERE delivery_status IS NOT NULL "
+                f"AND provider_message_id IN ({marks})",
+                part,
+            ):
                 found[row[0]] = Delivery(row[1], row[2], row[3])
         return found
 
     def runs_with(self, status: str) -> list[int]:
         """Ids of runs that have rows in `status`."""
-        return [row[0] for row in self._db.execute(
-            "SELECT DISTINCT run_id FROM messages WHERE status = ? ORDER BY run_id", (status,))]
+        return [
+            row[0]
+            for row in self._db.execute(
+                "SELECT DISTINCT run_id FROM messages WHERE status = ? ORDER BY run_id", (status,)
+            )
+        ]
 
     def purge(self, before: datetime, *, dry_run: bool = False) -> tuple[int, int, int]:
         """Delete rows last updated before `before`, then VACUUM; (messages, chunks, runs).
@@ -388,15 +456,20 @@ class Journal:
         try:
             messages = self._db.execute(
                 "DELETE FROM messages WHERE julianday(updated_at) < julianday(?, 'unixepoch')",
-                (cutoff,)).rowcount
+                (cutoff,),
+            ).rowcount
             chunks = self._db.execute(
                 "DELETE FROM chunks WHERE julianday(coalesce(finished_at, started_at)) "
                 "< julianday(?, 'unixepoch') AND id NOT IN (SELECT chunk_id FROM messages "
-                "WHERE chunk_id IS NOT NULL)", (cutoff,)).rowcount
+                "WHERE chunk_id IS NOT NULL)",
+                (cutoff,),
+            ).rowcount
             runs = self._db.execute(
                 "DELETE FROM runs WHERE julianday(updated_at) < julianday(?, 'unixepoch') "
                 "AND id NOT IN (SELECT run_id FROM messages) "
-                "AND id NOT IN (SELECT run_id FROM chunks)", (cutoff,)).rowcount
+                "AND id NOT IN (SELECT run_id FROM chunks)",
+                (cutoff,),
+            ).rowcount
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -415,19 +488,39 @@ def _input_name(identity: str) -> str:
         return "?"
 
 
-def _write_outcomes(db: sqlite3.Connection, run_id: int, outcomes: Iterable[Outcome],
-                    stamp: str) -> None:
+def _write_outcomes(
+    db: sqlite3.Connection, run_id: int, outcomes: Iterable[Outcome], stamp: str
+) -> None:
     db.executemany(
         "UPDATE messages SET status = ?, detail = ?, provider_message_id = ?, batch_id = ?, "
         "sent_at = ?, updated_at = ? WHERE run_id = ? AND row_key = ?",
-        [(o.status, o.detail, o.provider_message_id, o.batch_id, o.sent_at, stamp, run_id,
-          o.row_key) for o in outcomes])
+        [
+            (
+                o.status,
+                o.detail,
+                o.provider_message_id,
+                o.batch_id,
+                o.sent_at,
+                stamp,
+                run_id,
+                o.row_key,
+            )
+            for o in outcomes
+        ],
+    )
 
 
 def _entry(row: sqlite3.Row) -> Entry:
     return Entry(
-        row_key=row["row_key"], source_row=row["source_row"], number=row["number"],
-        status=row["status"], detail=row["detail"],
-        provider_message_id=row["provider_message_id"], batch_id=row["batch_id"],
-        sent_at=row["sent_at"], custom=row["custom"], attempts=row["attempts"],
-        attempted_at=row["attempted_at"])
+        row_key=row["row_key"],
+        source_row=row["source_row"],
+        number=row["number"],
+        status=row["status"],
+        detail=row["detail"],
+        provider_message_id=row["provider_message_id"],
+        batch_id=row["batch_id"],
+        sent_at=row["sent_at"],
+        custom=row["custom"],
+        attempts=row["attempts"],
+        attempted_at=row["attempted_at"],
+    )

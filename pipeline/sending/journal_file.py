@@ -75,8 +75,13 @@ CREATE INDEX IF NOT EXISTS messages_row_key ON messages (row_key);
 """
 TABLES = frozenset({"runs", "messages"})  # chunks came later: added on open
 # Columns added after the first release: (table, name, SQL type), added to older journals.
-ADDED_COLUMNS = (("messages", "delivery_status", "TEXT"), ("messages", "delivered_at", "TEXT"),
-                 ("runs", "account", "TEXT"), ("runs", "test", "INTEGER NOT NULL DEFAULT 0"))
+ADDED_COLUMNS = (
+    ("messages", "delivery_status", "TEXT"),
+    ("messages", "delivered_at", "TEXT"),
+    ("runs", "account", "TEXT"),
+    ("runs", "test", "INTEGER NOT NULL DEFAULT 0"),
+)
+
 
 class JournalInUse(InputError):
     """Another smsbatch process holds the journal."""
@@ -107,8 +112,9 @@ def real_path(path: Path) -> Path:
     try:
         return path.expanduser().resolve(strict=False)
     except (OSError, RuntimeError) as exc:  # a symlink loop
-        raise InputError(f"{path}: cannot follow this journal path ({exc}); choose another "
-                         "--journal") from None
+        raise InputError(
+            f"{path}: cannot follow this journal path ({exc}); choose another --journal"
+        ) from None
 
 
 def create(path: Path, shown: Path) -> None:
@@ -125,8 +131,9 @@ def create(path: Path, shown: Path) -> None:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
-            db.execute("INSERT INTO meta (key, value) VALUES ('journal_id', ?)",
-                       (secrets.token_hex(6),))
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('journal_id', ?)", (secrets.token_hex(6),)
+            )
         finally:
             db.close()  # the last connection checkpoints: everything is in the file itself
         try:
@@ -135,8 +142,9 @@ def create(path: Path, shown: Path) -> None:
             pass  # another process made one meanwhile: use theirs
     except (OSError, sqlite3.Error) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise InputError(f"{shown}: cannot create the journal ({reason}); choose another "
-                         "--journal path") from None
+        raise InputError(
+            f"{shown}: cannot create the journal ({reason}); choose another --journal path"
+        ) from None
     finally:
         if tmp is not None:
             for leftover in (tmp, f"{tmp}-wal", f"{tmp}-shm"):
@@ -151,14 +159,18 @@ def lock(path: Path, shown: Path) -> int:
     try:
         fd = os.open(path, os.O_RDWR)
     except OSError as exc:
-        raise InputError(f"{shown}: cannot open the journal ({exc.strerror}); check its "
-                         "permissions or choose another --journal") from None
+        raise InputError(
+            f"{shown}: cannot open the journal ({exc.strerror}); check its "
+            "permissions or choose another --journal"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise JournalInUse(f"{shown}: journal in use by another smsbatch process; wait for it "
-                           "to finish, or give this run its own --journal") from None
+        raise JournalInUse(
+            f"{shown}: journal in use by another smsbatch process; wait for it "
+            "to finish, or give this run its own --journal"
+        ) from None
     return fd
 
 
@@ -166,7 +178,8 @@ def _refuse(path: Path, what: str) -> JournalRefused:
     return JournalRefused(
         f"{path}: {what}, so it cannot say what was already sent. Restore it from a backup; "
         "or, if you are sure nothing was sent through it, move it aside and rerun "
-        "(a new journal is made)")
+        "(a new journal is made)"
+    )
 
 
 def connect(path: Path, fd: int, shown: Path) -> sqlite3.Connection:
@@ -175,7 +188,8 @@ def connect(path: Path, fd: int, shown: Path) -> sqlite3.Connection:
     if info.st_nlink > 1:
         raise JournalRefused(
             f"{shown}: the journal has {info.st_nlink} names (hard links); SQLite keeps its "
-            "write-ahead log beside one name only, so remove the other links and rerun")
+            "write-ahead log beside one name only, so remove the other links and rerun"
+        )
     if info.st_size == 0:
         raise _refuse(shown, "the journal is empty (0 bytes), as if truncated")
     if os.pread(fd, len(SQLITE_HEADER), 0) != SQLITE_HEADER:
@@ -190,8 +204,9 @@ def connect(path: Path, fd: int, shown: Path) -> sqlite3.Connection:
         check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
         if check != "ok":
             raise _refuse(shown, "the journal is damaged (SQLite quick_check failed)")
-        tables = {row[0] for row in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {
+            row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
         if not TABLES <= tables:
             raise _refuse(shown, "this SQLite file is not an smsbatch journal")
         db.execute("PRAGMA journal_mode=WAL")
@@ -199,8 +214,10 @@ def connect(path: Path, fd: int, shown: Path) -> sqlite3.Connection:
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(SCHEMA)  # tables and indexes added since the journal was made
         add_missing_columns(db)
-        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', ?)",
-                   (secrets.token_hex(6),))
+        db.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', ?)",
+            (secrets.token_hex(6),),
+        )
     except JournalRefused:
         db.close()
         raise
@@ -227,5 +244,7 @@ def write_error(path: Path, exc: sqlite3.Error) -> JournalWriteError:
         advice = "free some space on that disk, then rerun the same command"
     else:
         advice = "check the disk, then rerun the same command"
-    return JournalWriteError(f"cannot write the journal {path} ({reason}): the run stopped; "
-                             f"{advice} (rows in flight are marked unknown, never resent)")
+    return JournalWriteError(
+        f"cannot write the journal {path} ({reason}): the run stopped; "
+        f"{advice} (rows in flight are marked unknown, never resent)"
+    )

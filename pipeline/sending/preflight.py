@@ -20,8 +20,13 @@ from pathlib import Path
 
 from pipeline.errors import InputError
 
-__all__ = ["DEFAULT_MIN_FREE", "BYTES_PER_ROW", "check_out_path", "check_writable",
-           "estimate_bytes"]
+__all__ = [
+    "DEFAULT_MIN_FREE",
+    "BYTES_PER_ROW",
+    "check_out_path",
+    "check_writable",
+    "estimate_bytes",
+]
 
 DEFAULT_MIN_FREE = 50 * 2**20  # headroom kept on every output filesystem, whatever the job
 # Measured on 100,000 rows with 100-character messages: the journal takes ~320 bytes a row
@@ -52,22 +57,28 @@ def check_out_path(
     if path.is_dir():
         path = default_name(path)
     elif text.endswith(("/", os.sep)):
-        raise InputError(f"--out {text}: no such folder; create it, or give a file name "
-                         "ending in .xlsx")
+        raise InputError(
+            f"--out {text}: no such folder; create it, or give a file name ending in .xlsx"
+        )
     elif path.suffix.lower() != ".xlsx":
-        raise InputError(f"--out {text}: the results are an Excel workbook, so the name must "
-                         f"end in .xlsx (e.g. {path.with_suffix('.xlsx')})")
+        raise InputError(
+            f"--out {text}: the results are an Excel workbook, so the name must "
+            f"end in .xlsx (e.g. {path.with_suffix('.xlsx')})"
+        )
     parent = path.parent
     if not parent.exists():
-        raise InputError(f"--out {text}: the folder {_shown(parent)} does not exist; create "
-                         "it or choose another --out")
+        raise InputError(
+            f"--out {text}: the folder {_shown(parent)} does not exist; create "
+            "it or choose another --out"
+        )
     if not parent.is_dir():
-        raise InputError(f"--out {text}: {_shown(parent)} is not a folder; choose another "
-                         "--out")
+        raise InputError(f"--out {text}: {_shown(parent)} is not a folder; choose another --out")
     for given in inputs:
         if _same_file(path, Path(given)):
-            raise InputError(f"--out {text} is the input file {given}: the results would "
-                             "replace it; choose another --out")
+            raise InputError(
+                f"--out {text} is the input file {given}: the results would "
+                "replace it; choose another --out"
+            )
     return path
 
 
@@ -95,8 +106,9 @@ def check_writable(
     have `min_free_bytes + expected_bytes` free; creates missing folders, leaves no files."""
     out_path = Path(out_path)
     if out_path.is_dir():
-        raise InputError(f"{out_path}: is a folder; give --out a file name such as "
-                         f"{out_path / 'results.xlsx'}")
+        raise InputError(
+            f"{out_path}: is a folder; give --out a file name such as {out_path / 'results.xlsx'}"
+        )
     # One check per folder, naming every option that writes there (by default both do).
     folders: dict[Path, list[str]] = {out_path.parent: ["--out"]}
     if journal_path is not None:
@@ -132,8 +144,9 @@ def _make_folder(folder: Path, option: str) -> list[Path]:
     missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
     if not missing:
         if not folder.is_dir():
-            raise InputError(f"{_shown(folder)} is not a folder (a file has that name); "
-                             f"choose another {option}")
+            raise InputError(
+                f"{_shown(folder)} is not a folder (a file has that name); choose another {option}"
+            )
         return []
     created: list[Path] = []
     for path in missing:
@@ -147,8 +160,9 @@ def _make_folder(folder: Path, option: str) -> list[Path]:
                     done.rmdir()
                 except OSError:
                     pass
-            raise InputError(f"{_shown(folder)} cannot be created ({exc.strerror}); "
-                             f"choose another {option}") from None
+            raise InputError(
+                f"{_shown(folder)} cannot be created ({exc.strerror}); choose another {option}"
+            ) from None
         created.append(path)
     return created
 
@@ -177,11 +191,11 @@ def _write_error(folder: Path, option: str, exc: OSError) -> InputError:
     """The one-line message for a failed probe write."""
     reason = exc.strerror or type(exc).__name__
     if exc.errno in _FULL:
-        return InputError(f"{_shown(folder)} is full ({reason}); free some space or choose "
-                          f"another {option}")
+        return InputError(
+            f"{_shown(folder)} is full ({reason}); free some space or choose another {option}"
+        )
     if exc.errno in _NOT_WRITABLE:
-        return InputError(f"{_shown(folder)} is not writable ({reason}); "
-                          f"choose another {option}")
+        return InputError(f"{_shown(folder)} is not writable ({reason}); choose another {option}")
     return InputError(f"{_shown(folder)} cannot be written ({reason}); choose another {option}")
 
 
@@ -189,8 +203,10 @@ def _check_space(folder: Path, option: str, need: int) -> None:
     """InputError when the filesystem holding `folder` has less than `need` bytes free."""
     free = shutil.disk_usage(folder).free
     if free < need:
-        raise InputError(f"{_shown(folder)} has {_size(free)} free, {_size(need, up=True)} "
-                         f"needed; free some space or choose another {option}")
+        raise InputError(
+            f"{_shown(folder)} has {_size(free)} free, {_size(need, up=True)} "
+            f"needed; free some space or choose another {option}"
+        )
 
 
 def _size(count: int, *, up: bool = False) -> str:

@@ -42,9 +42,14 @@ class Reconciled:
     runs: int = 0
 
 
-def reconcile(client: Provider, journal: str | Path | None = None, *,
-              settle: float = 900.0, now: datetime | None = None,
-              clock: Clock = system_clock) -> Reconciled:
+def reconcile(
+    client: Provider,
+    journal: str | Path | None = None,
+    *,
+    settle: float = 900.0,
+    now: datetime | None = None,
+    clock: Clock = system_clock,
+) -> Reconciled:
     """Ask the provider's history about every `unknown` row in the journal (default:
     settings.default_journal) and record what it proves; `now` (default `clock()`)."""
     now = now or clock().astimezone()
@@ -60,12 +65,14 @@ def reconcile(client: Provider, journal: str | Path | None = None, *,
     return found
 
 
-def _settle_run(client: Provider, unknown: list[Entry], *, settle: float, now: datetime,
-                found: Reconciled) -> list[Outcome]:
+def _settle_run(
+    client: Provider, unknown: list[Entry], *, settle: float, now: datetime, found: Reconciled
+) -> list[Outcome]:
     attempted = [datetime.fromisoformat(e.attempted_at) for e in unknown if e.attempted_at]
     start = min(attempted, default=now) - SLACK
-    history = client.history(min_time=int(start.timestamp()),
-                             max_time=int((now + SLACK).timestamp()))
+    history = client.history(
+        min_time=int(start.timestamp()), max_time=int((now + SLACK).timestamp())
+    )
     by_number: dict[str, list[HistoryMessage]] = {}
     for message in history:
         by_number.setdefault(message.number, []).append(message)
@@ -73,33 +80,59 @@ def _settle_run(client: Provider, unknown: list[Entry], *, settle: float, now: d
     outcomes = []
     for entry in unknown:
         candidates = by_number.get(entry.number.removeprefix("+"), [])
-        match = next((m for m in candidates if m.custom == entry.custom
-                      and m.content is not None
-                      and row_key(entry.number, m.content) == entry.row_key), None)
+        match = next(
+            (
+                m
+                for m in candidates
+                if m.custom == entry.custom
+                and m.content is not None
+                and row_key(entry.number, m.content) == entry.row_key
+            ),
+            None,
+        )
         if match is not None:
             found.sent += 1
             # A message the provider holds for later (promotional hours) stays `scheduled`.
             status = "scheduled" if match.status == "scheduled" else "sent"
-            outcomes.append(Outcome(entry.row_key, status,
-                                    f"confirmed by the provider's history on {checked_at}",
-                                    match.message_id, match.batch_id, match.sent_at))
+            outcomes.append(
+                Outcome(
+                    entry.row_key,
+                    status,
+                    f"confirmed by the provider's history on {checked_at}",
+                    match.message_id,
+                    match.batch_id,
+                    match.sent_at,
+                )
+            )
             continue
         if any(_maybe_ours(m, entry) for m in candidates):
             found.still_unknown += 1
-            log.info("row %d: the history has a message to this number that may be ours but "
-                     "cannot be proved (no text or no correlation id)", entry.source_row)
+            log.info(
+                "row %d: the history has a message to this number that may be ours but "
+                "cannot be proved (no text or no correlation id)",
+                entry.source_row,
+            )
             continue
-        age = (now - datetime.fromisoformat(entry.attempted_at)).total_seconds() \
-            if entry.attempted_at else float("inf")
+        age = (
+            (now - datetime.fromisoformat(entry.attempted_at)).total_seconds()
+            if entry.attempted_at
+            else float("inf")
+        )
         if age >= settle:
             found.failed += 1
-            outcomes.append(Outcome(entry.row_key, "failed",
-                                    f"not sent: not in the provider's history on {checked_at}; "
-                                    "rerun the same send to send it"))
+            outcomes.append(
+                Outcome(
+                    entry.row_key,
+                    "failed",
+                    f"not sent: not in the provider's history on {checked_at}; "
+                    "rerun the same send to send it",
+                )
+            )
         else:
             found.still_unknown += 1
-            log.info("row %d attempted %.0f s ago: too recent to call not sent",
-                     entry.source_row, age)
+            log.info(
+                "row %d attempted %.0f s ago: too recent to call not sent", entry.source_row, age
+            )
     return outcomes
 
 

@@ -41,12 +41,17 @@ class Resumed:
 def ready_keys(results: pd.DataFrame) -> dict[int, str]:
     """Row key of every `ready` row, by source_row."""
     ready = results[results["status"] == "ready"]
-    return {row: row_key(number, message) for row, number, message in
-            zip(ready.index, ready["phone_e164"], ready["message"], strict=True)}
+    return {
+        row: row_key(number, message)
+        for row, number, message in zip(
+            ready.index, ready["phone_e164"], ready["message"], strict=True
+        )
+    }
 
 
-def apply_journal(results: pd.DataFrame, entries: dict[str, Entry], *,
-                  resend_unknown: bool = False) -> Resumed:
+def apply_journal(
+    results: pd.DataFrame, entries: dict[str, Entry], *, resend_unknown: bool = False
+) -> Resumed:
     """Give ready rows their earlier outcome where the journal has a final one (in place)."""
     resumed = Resumed()
     carried_rows: list[int] = []
@@ -64,15 +69,23 @@ def apply_journal(results: pd.DataFrame, entries: dict[str, Entry], *,
         if entry.status in FINAL or entry.status == "unknown":
             resumed.skipped[entry.status] += 1
             carried_rows.append(row)
-            carried_values.append([entry.status, entry.detail, entry.provider_message_id,
-                                   entry.batch_id, entry.sent_at])
+            carried_values.append(
+                [
+                    entry.status,
+                    entry.detail,
+                    entry.provider_message_id,
+                    entry.batch_id,
+                    entry.sent_at,
+                ]
+            )
     if carried_rows:
         results.loc[carried_rows, OUTCOME_COLUMNS] = carried_values
     return resumed
 
 
-def apply_prior_sends(results: pd.DataFrame, keys: dict[int, str], priors: dict[str, Prior],
-                      window: timedelta) -> int:
+def apply_prior_sends(
+    results: pd.DataFrame, keys: dict[int, str], priors: dict[str, Prior], window: timedelta
+) -> int:
     """Mark the rows of `keys` (ready_keys) that another run already sent `already_sent`
     (in place); how many."""
     rows: list[int] = []
@@ -91,12 +104,18 @@ def apply_prior_sends(results: pd.DataFrame, keys: dict[int, str], priors: dict[
 def prior_detail(prior: Prior, window: timedelta) -> str:
     """Why a row is `already_sent`: when, from which file, run and row; how to send anyway."""
     when = datetime.fromisoformat(prior.attempted_at).astimezone(IST)
-    what = {"sent": "was sent", "scheduled": "was scheduled",
-            "unknown": "may have gone (outcome unknown)", "sending": "was in flight"}[prior.status]
-    return (f"the same text to this number {what} on {when:%Y-%m-%d %H:%M} IST from "
-            f"{prior.input_name} (journal run {prior.run_id}, row {prior.source_row}), within "
-            f"the {describe_window(window)} repeat window; to send it again on purpose, rerun "
-            "with --repeat-window 0")
+    what = {
+        "sent": "was sent",
+        "scheduled": "was scheduled",
+        "unknown": "may have gone (outcome unknown)",
+        "sending": "was in flight",
+    }[prior.status]
+    return (
+        f"the same text to this number {what} on {when:%Y-%m-%d %H:%M} IST from "
+        f"{prior.input_name} (journal run {prior.run_id}, row {prior.source_row}), within "
+        f"the {describe_window(window)} repeat window; to send it again on purpose, rerun "
+        "with --repeat-window 0"
+    )
 
 
 def describe_window(window: timedelta) -> str:

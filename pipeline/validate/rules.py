@@ -26,15 +26,19 @@ DEFAULT_ROUTE = "service"
 # DLT headers (docs/provider-api.md, "DLT templates and headers"): promotional = 6 digits, the
 # others 6 letters, case as registered. Operators append -P/-S/-T themselves; the header sent
 # is the registered one.
-SENDER_PATTERNS = {"promotional": re.compile(r"\d{6}"),
-                   "transactional": re.compile(r"[A-Za-z]{6}"),
-                   "service": re.compile(r"[A-Za-z]{6}")}
+SENDER_PATTERNS = {
+    "promotional": re.compile(r"\d{6}"),
+    "transactional": re.compile(r"[A-Za-z]{6}"),
+    "service": re.compile(r"[A-Za-z]{6}"),
+}
 # Words that tell a promotional reader how to stop further messages (docs/provider-api.md,
 # "DND and opt-outs": not a verified legal text, so a missing one is a warning, not an error).
 OPT_OUT_HINT = re.compile(r"\b(stop|opt[- ]?out|unsubscribe|1909)\b", re.IGNORECASE)
-NO_DLT_WARNING = ("no --dlt-template given: operators will scrub messages that do not match "
-                  "a template registered on DLT; pass your registered templates to check them "
-                  "here first")
+NO_DLT_WARNING = (
+    "no --dlt-template given: operators will scrub messages that do not match "
+    "a template registered on DLT; pass your registered templates to check them "
+    "here first"
+)
 
 
 @dataclass(frozen=True)
@@ -65,10 +69,15 @@ def check_sender(sender: str, route: str) -> str:
     """The sender ID if it has the shape DLT gives this route, else InputError (exit 2)."""
     if SENDER_PATTERNS[route].fullmatch(sender):
         return sender
-    wanted = ("6 digits (a promotional DLT header)" if route == "promotional"
-              else "6 letters (your DLT header, case as registered)")
-    raise InputError(f"sender {sender!r} does not fit the {route} route: it must be {wanted}; "
-                     "fix --sender / TEXTLOCAL_SENDER or --route")
+    wanted = (
+        "6 digits (a promotional DLT header)"
+        if route == "promotional"
+        else "6 letters (your DLT header, case as registered)"
+    )
+    raise InputError(
+        f"sender {sender!r} does not fit the {route} route: it must be {wanted}; "
+        "fix --sender / TEXTLOCAL_SENDER or --route"
+    )
 
 
 def template_warnings(template_text: str, rules: Rules, *, checking: bool) -> list[str]:
@@ -77,15 +86,24 @@ def template_warnings(template_text: str, rules: Rules, *, checking: bool) -> li
     if checking and rules.dlt is None:
         warnings.append(NO_DLT_WARNING)
     if rules.promotional and not OPT_OUT_HINT.search(template_text):
-        warnings.append("the promotional template has no opt-out instruction (e.g. \"Reply "
-                        "STOP to opt out\"); add one so readers can stop further messages")
+        warnings.append(
+            'the promotional template has no opt-out instruction (e.g. "Reply '
+            'STOP to opt out"); add one so readers can stop further messages'
+        )
     return warnings
 
 
-def load_rules(*, route: str = DEFAULT_ROUTE, dlt_template: str | Path | None = None,
-               dlt_var_max: int | None = None, suppress: tuple[str | Path, ...] = (),
-               gsm_only: bool = False, promo_window: str | None = None, schedule: bool = True,
-               provider_optouts: bool = False) -> Rules:
+def load_rules(
+    *,
+    route: str = DEFAULT_ROUTE,
+    dlt_template: str | Path | None = None,
+    dlt_var_max: int | None = None,
+    suppress: tuple[str | Path, ...] = (),
+    gsm_only: bool = False,
+    promo_window: str | None = None,
+    schedule: bool = True,
+    provider_optouts: bool = False,
+) -> Rules:
     """Build the rules from option values, reading the files they name."""
     from pipeline.sms.window import DEFAULT_WINDOW, Window
 
@@ -93,15 +111,21 @@ def load_rules(*, route: str = DEFAULT_ROUTE, dlt_template: str | Path | None = 
     if dlt_template is not None:
         from pipeline.validate.dlt import DEFAULT_VAR_MAX, DltMatcher, load_dlt_templates
 
-        dlt = DltMatcher(load_dlt_templates(dlt_template),
-                         var_max=dlt_var_max or DEFAULT_VAR_MAX)
+        dlt = DltMatcher(load_dlt_templates(dlt_template), var_max=dlt_var_max or DEFAULT_VAR_MAX)
     suppression = None
     if suppress:
         from pipeline.validate.suppress import load_suppression
 
         suppression = load_suppression(list(suppress))
     window = Window.parse(promo_window or DEFAULT_WINDOW) if route == "promotional" else None
-    return Rules(route=route, dlt=dlt, suppression=suppression, gsm_only=gsm_only,
-                 window=window, schedule=schedule, provider_optouts=provider_optouts,
-                 suppress_names=tuple(Path(p).name for p in suppress),
-                 sources=tuple(Path(p) for p in (dlt_template, *suppress) if p is not None))
+    return Rules(
+        route=route,
+        dlt=dlt,
+        suppression=suppression,
+        gsm_only=gsm_only,
+        window=window,
+        schedule=schedule,
+        provider_optouts=provider_optouts,
+        suppress_names=tuple(Path(p).name for p in suppress),
+        sources=tuple(Path(p) for p in (dlt_template, *suppress) if p is not None),
+    )

@@ -226,8 +226,9 @@ def _csv_rows(text: str) -> list[list[str]] | None:
     present = [d for d in _DELIMITERS if d in text] or [","]
     if len(present) == 1:
         try:
-            return list(csv.reader(io.StringIO(text, newline=""), delimiter=present[0],
-                                   strict=True))
+            return list(
+                csv.reader(io.StringIO(text, newline=""), delimiter=present[0], strict=True)
+            )
         except csv.Error:
             return None
     best: list[list[str]] | None = None

@@ -83,13 +83,15 @@ def main() -> None:
 
     write_bytes(
         "sheet_utf8.csv",
-        "Name,Mobile,City\r\nप्रिया,919876543210.0,Mumbai\r\n\r\nRavi,+91 98765 43211,Pune\r\n"
-        .encode(),
+        (
+            "Name,Mobile,City\r\nप्रिया,919876543210.0,Mumbai\r\n\r\nRavi,+91 98765 43211,Pune\r\n"
+        ).encode(),
     )
     write_bytes(
         "sheet_utf8_bom.csv",
-        "\ufeffName;Mobile No.;Amount\nZoë;9876543210;1499\n;  ;\nAmit;09876543212;250,5\n"
-        .encode(),
+        (
+            "\ufeffName;Mobile No.;Amount\nZoë;9876543210;1499\n;  ;\nAmit;09876543212;250,5\n"
+        ).encode(),
     )
     write_bytes(
         "sheet_cp1252_tab.txt",
@@ -97,10 +99,10 @@ def main() -> None:
     )
     write_bytes(
         "sheet_multiline.csv",
-        b'Name,Mobile,Address\n'
+        b"Name,Mobile,Address\n"
         b'Asha,9876543210,"Flat 4,\nMG Road\nPune"\n'
-        b'Ravi,9876543211,Delhi\n'
-        b'\n'
+        b"Ravi,9876543211,Delhi\n"
+        b"\n"
         b'"=1+1",9876543212,"said ""hi"""\n',
     )
     write_bytes("bad_header_only.csv", b"Name,Mobile\r\n\r\n")

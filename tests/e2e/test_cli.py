@@ -65,7 +65,7 @@ def test_check_writes_a_status_for_every_row(workdir):
     out = only_results_file(workdir)
     assert result.stdout == EXPECTED_CHECK_OUTPUT + f"Results: {out.relative_to(workdir)}\n"
     table = read_results(out)
-    assert list(table.columns)[-len(RESULT_COLUMNS) + 1:] == list(RESULT_COLUMNS[1:])
+    assert list(table.columns)[-len(RESULT_COLUMNS) + 1 :] == list(RESULT_COLUMNS[1:])
     assert table.index.tolist() == [*range(2, 22), *range(23, 42)]  # blank row 22 skipped
     assert table.index[table["status"] == "ready"].tolist() == SENT_ROWS
     assert table.loc[16, "status"] == "invalid_number"
@@ -73,7 +73,8 @@ def test_check_writes_a_status_for_every_row(workdir):
     assert table.loc[25, ["status", "detail"]].tolist() == ["duplicate", "same number as row 2"]
     assert table.loc[26, ["status", "detail"]].tolist() == ["missing_field", "Amount is empty"]
     assert table.loc[2, "message"] == (
-        "Hi Aarav Sharma, your order ORD-10231 of Rs 1499 ships on 03 Mar 2025. - Acme Stores")
+        "Hi Aarav Sharma, your order ORD-10231 of Rs 1499 ships on 03 Mar 2025. - Acme Stores"
+    )
     assert table.loc[23, ["encoding", "segments"]].tolist() == ["UCS-2", 2]
 
 
@@ -101,25 +102,39 @@ BAD_INPUT = [
     (["missing.xlsx"], "error: missing.xlsx: file not found; check the path"),
     (["doc.pdf"], "error: doc.pdf: not a spreadsheet: use .xlsx, .xlsm, .xls or .csv"),
     (["empty.csv"], "error: empty.csv: file is empty (0 bytes); export the sheet again"),
-    ([str(DATA / "bad_header_only.xlsx")],
-     "error: bad_header_only.xlsx: sheet 'Contacts' has a header row but no data rows; "
-     "add contacts below it"),
-    ([str(DATA / "bad_renamed_csv.xlsx")],
-     "error: bad_renamed_csv.xlsx: not an Excel workbook; if it is a CSV file rename it to "
-     ".csv, else re-save it from Excel as .xlsx"),
-    (["nophone.csv"], "error: nophone.csv: no phone column found among headers: Name, City; "
-     "name it with --phone-column"),
-    (["two.csv"], "error: two.csv: several phone columns found: Mobile, Phone; "
-     "pick one with --phone-column"),
-    (["input/contacts.xlsx", "--phone-column", "Foo"],
-     "error: contacts.xlsx: no column named 'Foo'; headers are: Name, Mobile No., City, "
-     "Order ID, Amount, Ship Date; check --phone-column"),
+    (
+        [str(DATA / "bad_header_only.xlsx")],
+        "error: bad_header_only.xlsx: sheet 'Contacts' has a header row but no data rows; "
+        "add contacts below it",
+    ),
+    (
+        [str(DATA / "bad_renamed_csv.xlsx")],
+        "error: bad_renamed_csv.xlsx: not an Excel workbook; if it is a CSV file rename it to "
+        ".csv, else re-save it from Excel as .xlsx",
+    ),
+    (
+        ["nophone.csv"],
+        "error: nophone.csv: no phone column found among headers: Name, City; "
+        "name it with --phone-column",
+    ),
+    (
+        ["two.csv"],
+        "error: two.csv: several phone columns found: Mobile, Phone; pick one with --phone-column",
+    ),
+    (
+        ["input/contacts.xlsx", "--phone-column", "Foo"],
+        "error: contacts.xlsx: no column named 'Foo'; headers are: Name, Mobile No., City, "
+        "Order ID, Amount, Ship Date; check --phone-column",
+    ),
 ]
 BAD_TEMPLATE = [
     ("nope.txt", "error: nope.txt: template file not found; check the --template path"),
     ("emptytpl.txt", "error: emptytpl.txt: the template is empty; write the message text in it"),
-    ("unknown.txt", "error: unknown.txt: unknown placeholder {Nmae}; the sheet's headers are: "
-     "Name, Mobile No., City, Order ID, Amount, Ship Date; fix the template or the header"),
+    (
+        "unknown.txt",
+        "error: unknown.txt: unknown placeholder {Nmae}; the sheet's headers are: "
+        "Name, Mobile No., City, Order ID, Amount, Ship Date; fix the template or the header",
+    ),
 ]
 
 
@@ -148,7 +163,8 @@ def test_bad_sheet_is_one_line_and_exit_2(workdir, command, args, message, state
     assert_clean_failure(result, workdir, message)
     assert hashlib.sha256((workdir / "input/contacts.xlsx").read_bytes()).hexdigest() == before
     assert not (state_dir / "sandbox").exists() or not read_outbox(
-        state_dir / "sandbox" / "outbox.sqlite")
+        state_dir / "sandbox" / "outbox.sqlite"
+    )
 
 
 @pytest.mark.parametrize(("template", "message"), BAD_TEMPLATE)
@@ -159,27 +175,51 @@ def test_bad_template_is_one_line_and_exit_2(workdir, template, message):
 
 
 def test_textlocal_without_an_api_key_is_exit_2(workdir):
-    result = run("send", "input/contacts.xlsx", "-t", "input/template.txt",
-                 "--provider", "textlocal", "--sender", "ACMEST")
-    assert_clean_failure(result, workdir, (
-        "error: TEXTLOCAL_API_KEY is not set: export it (or put it in a git-ignored .env file) "
-        "to send through Textlocal; use --provider sandbox to rehearse"))
+    result = run(
+        "send",
+        "input/contacts.xlsx",
+        "-t",
+        "input/template.txt",
+        "--provider",
+        "textlocal",
+        "--sender",
+        "ACMEST",
+    )
+    assert_clean_failure(
+        result,
+        workdir,
+        (
+            "error: TEXTLOCAL_API_KEY is not set: export it (or put it in a git-ignored .env file) "
+            "to send through Textlocal; use --provider sandbox to rehearse"
+        ),
+    )
 
 
 def test_textlocal_without_a_sender_is_exit_2(workdir, monkeypatch):
     monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY)
-    result = run("send", "input/contacts.xlsx", "-t", "input/template.txt",
-                 "--provider", "textlocal")
-    assert_clean_failure(result, workdir, (
-        "error: no sender ID: pass --sender or set TEXTLOCAL_SENDER to your DLT-approved "
-        "6-letter header"))
+    result = run(
+        "send", "input/contacts.xlsx", "-t", "input/template.txt", "--provider", "textlocal"
+    )
+    assert_clean_failure(
+        result,
+        workdir,
+        (
+            "error: no sender ID: pass --sender or set TEXTLOCAL_SENDER to your DLT-approved "
+            "6-letter header"
+        ),
+    )
 
 
 def test_malformed_sender_is_exit_2(workdir):
     result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--sender", "AB-1")
-    assert_clean_failure(result, workdir, (
-        "error: sender 'AB-1' does not fit the service route: it must be 6 letters (your DLT "
-        "header, case as registered); fix --sender / TEXTLOCAL_SENDER or --route"))
+    assert_clean_failure(
+        result,
+        workdir,
+        (
+            "error: sender 'AB-1' does not fit the service route: it must be 6 letters (your DLT "
+            "header, case as registered); fix --sender / TEXTLOCAL_SENDER or --route"
+        ),
+    )
 
 
 @pytest.fixture
@@ -192,8 +232,18 @@ def textlocal(workdir, monkeypatch):
 
 
 def textlocal_send(*extra: str, input: str | None = None):
-    return run("send", "input/contacts.xlsx", "-t", "input/template.txt",
-               "--provider", "textlocal", "--sender", "ACMEST", *extra, input=input)
+    return run(
+        "send",
+        "input/contacts.xlsx",
+        "-t",
+        "input/template.txt",
+        "--provider",
+        "textlocal",
+        "--sender",
+        "ACMEST",
+        *extra,
+        input=input,
+    )
 
 
 def test_real_send_asks_first_and_sends_nothing_on_no(textlocal, workdir):
@@ -230,7 +280,8 @@ def test_test_mode_is_validated_but_nothing_is_sent_or_charged(textlocal, workdi
     table = read_results(only_results_file(workdir))
     assert (table.loc[SENT_ROWS, "status"] == "sent").all()
     assert set(table.loc[SENT_ROWS, "detail"]) == {
-        "test mode: validated by the provider, not delivered"}
+        "test mode: validated by the provider, not delivered"
+    }
     assert run("balance", "--provider", "textlocal").stdout == "Balance: 1000 credits (textlocal)\n"
 
 
@@ -247,27 +298,55 @@ def test_limit_and_chunk_size(textlocal, workdir):
 def test_too_few_credits_is_exit_3_before_anything_is_sent(workdir, monkeypatch):
     monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY)
     with SandboxServer(workdir / "poor.sqlite", api_key=KEY, balance=10) as server:
-        result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--provider",
-                     "textlocal", "--base-url", server.url, "--sender", "ACMEST", "--yes")
+        result = run(
+            "send",
+            "input/contacts.xlsx",
+            "-t",
+            "input/template.txt",
+            "--provider",
+            "textlocal",
+            "--base-url",
+            server.url,
+            "--sender",
+            "ACMEST",
+            "--yes",
+        )
         outbox = server.outbox()
     assert result.exit_code == 3
-    assert result.stderr == ("error: insufficient credits: this run needs 33 credits and the "
-                             "balance is 10; top up, or send fewer with --limit\n")
+    assert result.stderr == (
+        "error: insufficient credits: this run needs 33 credits and the "
+        "balance is 10; top up, or send fewer with --limit\n"
+    )
     assert outbox == []
     table = read_results(only_results_file(workdir))
     assert len(table) == 39
     assert (table["status"] == "failed").sum() == 32
     assert table.loc[2, "detail"] == (
         "not sent: insufficient credits: this run needs 33 credits and the balance is 10; "
-        "top up, or send fewer with --limit")
+        "top up, or send fewer with --limit"
+    )
 
 
 def test_provider_stop_mid_run_is_exit_3_and_every_row_is_still_written(workdir, monkeypatch):
     monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY)
     with SandboxServer(workdir / "o.sqlite", api_key=KEY, senders=["OTHERS"]) as server:
-        result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--provider",
-                     "textlocal", "--base-url", server.url, "--sender", "ACMEST", "--yes",
-                     "--chunk-size", "8", "--concurrency", "1")
+        result = run(
+            "send",
+            "input/contacts.xlsx",
+            "-t",
+            "input/template.txt",
+            "--provider",
+            "textlocal",
+            "--base-url",
+            server.url,
+            "--sender",
+            "ACMEST",
+            "--yes",
+            "--chunk-size",
+            "8",
+            "--concurrency",
+            "1",
+        )
         outbox = server.outbox()
     assert result.exit_code == 3
     assert result.stderr.startswith("error: Textlocal error 43: Invalid sender name")
@@ -281,8 +360,19 @@ def test_provider_stop_mid_run_is_exit_3_and_every_row_is_still_written(workdir,
 def test_bad_key_is_exit_3_and_the_key_is_never_shown(workdir, monkeypatch):
     monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY + "-wrong")
     with SandboxServer(workdir / "o.sqlite", api_key=KEY) as server:
-        result = run("send", "input/contacts.xlsx", "-t", "input/template.txt", "--provider",
-                     "textlocal", "--base-url", server.url, "--sender", "ACMEST", "--yes")
+        result = run(
+            "send",
+            "input/contacts.xlsx",
+            "-t",
+            "input/template.txt",
+            "--provider",
+            "textlocal",
+            "--base-url",
+            server.url,
+            "--sender",
+            "ACMEST",
+            "--yes",
+        )
     assert result.exit_code == 3
     assert result.stderr.startswith("error: Textlocal error 3: Invalid login details")
     assert KEY not in result.output
@@ -299,8 +389,9 @@ def test_sandbox_balance(workdir):
 
 
 def test_python_dash_m_pipeline_shows_help():
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "--help"], capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline", "--help"], capture_output=True, text=True, check=True
+    )
     for command in ("check", "send", "balance", "sandbox"):
         assert f"  {command} " in proc.stdout
 
@@ -309,8 +400,19 @@ def test_standalone_sandbox_serves_until_stopped(tmp_path):
     import requests
 
     with subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "sandbox", "--port", "0", "--outbox",
-         str(tmp_path / "o.sqlite")], stdout=subprocess.PIPE, text=True) as proc:
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "sandbox",
+            "--port",
+            "0",
+            "--outbox",
+            str(tmp_path / "o.sqlite"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
         try:
             first = proc.stdout.readline()
             assert first.startswith("Sandbox Textlocal API on http://127.0.0.1:")

@@ -57,14 +57,35 @@ def job(tmp_path):
 
 
 def send_cmd(server: SandboxServer, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline", "send", "contacts.csv", "-t", "t.txt",
-            "--provider", "sandbox", "--base-url", server.url, "--journal", "journal.sqlite",
-            "--out", "results.xlsx", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "send",
+        "contacts.csv",
+        "-t",
+        "t.txt",
+        "--provider",
+        "sandbox",
+        "--base-url",
+        server.url,
+        "--journal",
+        "journal.sqlite",
+        "--out",
+        "results.xlsx",
+        *extra,
+    ]
 
 
 def run_send(cwd: Path, server: SandboxServer, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(send_cmd(server, *extra), cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=child_env())
+    return subprocess.run(
+        send_cmd(server, *extra),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child_env(),
+    )
 
 
 def child_env() -> dict[str, str]:
@@ -98,9 +119,13 @@ def test_kill_9_at_random_points_never_sends_twice_and_never_loses_a_row(job):
         targets = sorted(rng.sample(range(200, expected["sendable"] - 300), 12))
         kills = 0
         for target in targets:
-            with subprocess.Popen(send_cmd(server, "--chunk-size", "50"), cwd=cwd,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env=child_env()) as proc:
+            with subprocess.Popen(
+                send_cmd(server, "--chunk-size", "50"),
+                cwd=cwd,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env=child_env(),
+            ) as proc:
                 deadline = time.monotonic() + 120
                 while proc.poll() is None and outbox_count(server) < target:
                     assert time.monotonic() < deadline
@@ -118,14 +143,17 @@ def test_kill_9_at_random_points_never_sends_twice_and_never_loses_a_row(job):
     statuses = Counter(table["status"])
     assert sum(statuses.values()) == ROWS
     assert {s: statuses[s] for s in SKIPPED if statuses[s]} == {
-        "invalid_number": expected["invalid_number"], "duplicate": expected["duplicate"]}
+        "invalid_number": expected["invalid_number"],
+        "duplicate": expected["duplicate"],
+    }
     assert statuses["sent"] + statuses["unknown"] == expected["sendable"]
     assert statuses["failed"] == statuses["rejected"] == 0
     # Every sent row is in the outbox exactly once, under the id the workbook names.
     sent = table[table["status"] == "sent"]
     by_id = {m["id"]: m for m in outbox}
-    for row_id, number, message in zip(sent["provider_message_id"], sent["phone_e164"],
-                                       sent["message"], strict=True):
+    for row_id, number, message in zip(
+        sent["provider_message_id"], sent["phone_e164"], sent["message"], strict=True
+    ):
         assert by_id[str(row_id)]["number"] == number[1:]
         assert by_id[str(row_id)]["message"] == message
     # Rows killed in flight are unknown and were never sent again.
@@ -134,26 +162,36 @@ def test_kill_9_at_random_points_never_sends_twice_and_never_loses_a_row(job):
     assert {r["attempts"] for r in in_flight} == {1}
     assert statuses["unknown"] == len(in_flight)
     assert len(outbox) == statuses["sent"] + sum(
-        1 for r in in_flight if r["number"][1:] in {m["number"] for m in outbox})
-    print(f"\nkill test: {kills} kills, {len(outbox)} messages in the outbox, 0 duplicates, "
-          f"{len(in_flight)} rows unknown (killed in flight)")
+        1 for r in in_flight if r["number"][1:] in {m["number"] for m in outbox}
+    )
+    print(
+        f"\nkill test: {kills} kills, {len(outbox)} messages in the outbox, 0 duplicates, "
+        f"{len(in_flight)} rows unknown (killed in flight)"
+    )
 
 
 def test_ctrl_c_records_what_was_in_flight_and_prints_the_resume_command(job):
     cwd, expected = job
     with SandboxServer(cwd / "outbox.sqlite", faults=Faults(latency=0.2)) as server:
-        with subprocess.Popen(send_cmd(server, "--chunk-size", "20", "--concurrency", "2"),
-                              cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=child_env()) as proc:
+        with subprocess.Popen(
+            send_cmd(server, "--chunk-size", "20", "--concurrency", "2"),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=child_env(),
+        ) as proc:
             while outbox_count(server) < 100:
                 assert proc.poll() is None
                 time.sleep(0.01)
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
-        assert ("To send the rest, run: smsbatch send contacts.csv -t t.txt --provider sandbox "
-                f"--base-url {server.url} --journal journal.sqlite --out results.xlsx "
-                "--chunk-size 20 --concurrency 2") in err
+        assert (
+            "To send the rest, run: smsbatch send contacts.csv -t t.txt --provider sandbox "
+            f"--base-url {server.url} --journal journal.sqlite --out results.xlsx "
+            "--chunk-size 20 --concurrency 2"
+        ) in err
         assert "Traceback" not in err
         table = read_results(cwd / "results.xlsx")
         assert len(table) == ROWS
@@ -184,9 +222,13 @@ def test_a_complete_job_rerun_sends_nothing_and_says_so(job):
 def test_a_second_process_on_the_same_journal_exits_at_once(job):
     cwd, _ = job
     with SandboxServer(cwd / "outbox.sqlite", faults=Faults(latency=0.3)) as server:
-        with subprocess.Popen(send_cmd(server, "--chunk-size", "10", "--concurrency", "1"),
-                              cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env=child_env()) as first:
+        with subprocess.Popen(
+            send_cmd(server, "--chunk-size", "10", "--concurrency", "1"),
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=child_env(),
+        ) as first:
             while outbox_count(server) == 0:
                 time.sleep(0.01)
             started = time.monotonic()
@@ -194,9 +236,11 @@ def test_a_second_process_on_the_same_journal_exits_at_once(job):
             assert time.monotonic() - started < 30
             first.kill()
         assert second.returncode == 2
-        assert second.stderr == ("error: journal.sqlite: journal in use by another smsbatch "
-                                 "process; wait for it to finish, or give this run its own "
-                                 "--journal\n")
+        assert second.stderr == (
+            "error: journal.sqlite: journal in use by another smsbatch "
+            "process; wait for it to finish, or give this run its own "
+            "--journal\n"
+        )
         assert not (cwd / "second.xlsx").exists()
 
 
@@ -217,13 +261,29 @@ def test_dropped_answers_become_unknown_and_reconcile_settles_them(job):
 
         server.faults = None
         settled = subprocess.run(
-            [sys.executable, "-m", "pipeline", "reconcile", "--provider", "sandbox",
-             "--base-url", server.url, "--journal", "journal.sqlite"],
-            cwd=cwd, capture_output=True, text=True, timeout=120, env=child_env())
+            [
+                sys.executable,
+                "-m",
+                "pipeline",
+                "reconcile",
+                "--provider",
+                "sandbox",
+                "--base-url",
+                server.url,
+                "--journal",
+                "journal.sqlite",
+            ],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=child_env(),
+        )
         assert settled.returncode == 0, settled.stderr
         assert settled.stdout.startswith(
             "Checked 1500 unknown rows in 1 runs against the provider's history: 1500 sent, "
-            "0 not sent, 0 still unknown.")
+            "0 not sent, 0 still unknown."
+        )
         final = run_send(cwd, server)
         assert final.returncode == 0
         table = read_results(cwd / "results.xlsx")

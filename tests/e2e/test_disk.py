@@ -20,8 +20,10 @@ Usage = namedtuple("Usage", "total used free")
 def test_a_full_disk_stops_send_before_any_request(tmp_path, monkeypatch):
     shutil.copytree(REPO / "input", tmp_path / "input")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("pipeline.sending.preflight.shutil.disk_usage",
-                        lambda path: Usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    monkeypatch.setattr(
+        "pipeline.sending.preflight.shutil.disk_usage",
+        lambda path: Usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20),
+    )
     result = CliRunner().invoke(main, ["send", "input/contacts.xlsx", "-t", "input/template.txt"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: output/ has 1.0 MiB free")

@@ -38,15 +38,26 @@ def child_env() -> dict[str, str]:
 
 
 def smsbatch(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, env=child_env())
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env(),
+    )
 
 
 def start_send(cwd: Path, *args: str) -> subprocess.Popen:
     """`smsbatch send` in the background, its output piped."""
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "send", *args], cwd=cwd,
-                            env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "send", *args],
+        cwd=cwd,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_until_outbox_has_more_than(server: SandboxServer, count: int) -> None:
@@ -56,8 +67,7 @@ def wait_until_outbox_has_more_than(server: SandboxServer, count: int) -> None:
 
 
 def per_number(outbox: Path, text: str | None = None) -> Counter:
-    return Counter(m["number"] for m in read_outbox(outbox)
-                   if text is None or m["message"] == text)
+    return Counter(m["number"] for m in read_outbox(outbox) if text is None or m["message"] == text)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, code: int, start: str) -> None:
@@ -67,8 +77,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, code: int, start:
     assert result.stderr.count("\n") == 1, result.stderr
 
 
-def test_moved_copied_and_rerun_from_three_folders_each_number_gets_it_once(tmp_path,
-                                                                          state_dir):
+def test_moved_copied_and_rerun_from_three_folders_each_number_gets_it_once(tmp_path, state_dir):
     first, second, third = (tmp_path / name for name in ("first", "second", "third"))
     for folder in (first, second, third):
         folder.mkdir()
@@ -103,8 +112,9 @@ def test_moved_copied_and_rerun_from_three_folders_each_number_gets_it_once(tmp_
     counts = per_number(outbox)
     assert len(counts) == 60 and set(counts.values()) == {1}
 
-    on_purpose = smsbatch(third, "send", str(copy), "-t", str(template),
-                          "--repeat-window", "0", "--out", "again.xlsx")
+    on_purpose = smsbatch(
+        third, "send", str(copy), "-t", str(template), "--repeat-window", "0", "--out", "again.xlsx"
+    )
     assert on_purpose.returncode == 0, on_purpose.stderr
     assert set(per_number(outbox).values()) == {2}
 
@@ -126,27 +136,58 @@ def test_two_campaigns_with_5xx_reconcile_and_rerun_each_number_gets_the_second_
     write_sheet(tmp_path / "c.csv")
     with SandboxServer(tmp_path / "outbox.sqlite") as server:
         base = ["--base-url", server.url, "--chunk-size", "10", "--concurrency", "1"]
-        one = smsbatch(tmp_path, "send", "c.csv", "-t", "one.txt", "--journal", "j1.sqlite",
-                       "--out", "one.xlsx", *base)
+        one = smsbatch(
+            tmp_path,
+            "send",
+            "c.csv",
+            "-t",
+            "one.txt",
+            "--journal",
+            "j1.sqlite",
+            "--out",
+            "one.xlsx",
+            *base,
+        )
         assert one.returncode == 0, one.stderr
         server.faults = Faults(error_every=2)  # every other request: 5xx, nothing recorded
-        two = smsbatch(tmp_path, "send", "c.csv", "-t", "two.txt", "--journal", "j2.sqlite",
-                       "--out", "two.xlsx", *base)
+        two = smsbatch(
+            tmp_path,
+            "send",
+            "c.csv",
+            "-t",
+            "two.txt",
+            "--journal",
+            "j2.sqlite",
+            "--out",
+            "two.xlsx",
+            *base,
+        )
         assert two.returncode == 0, two.stderr
-        assert Counter(read_results(tmp_path / "two.xlsx")["status"]) == {"sent": 30,
-                                                                          "unknown": 30}
+        assert Counter(read_results(tmp_path / "two.xlsx")["status"]) == {"sent": 30, "unknown": 30}
         server.faults = None
-        settled = smsbatch(tmp_path, "reconcile", "--journal", "j2.sqlite",
-                           "--base-url", server.url)
+        settled = smsbatch(
+            tmp_path, "reconcile", "--journal", "j2.sqlite", "--base-url", server.url
+        )
         assert settled.returncode == 0, settled.stderr
         assert "30 sent" not in settled.stdout  # campaign one's messages are not evidence
         assert "0 sent, 30 not sent" in settled.stdout
-        rerun = smsbatch(tmp_path, "send", "c.csv", "-t", "two.txt", "--journal", "j2.sqlite",
-                         "--out", "two.xlsx", *base)
+        rerun = smsbatch(
+            tmp_path,
+            "send",
+            "c.csv",
+            "-t",
+            "two.txt",
+            "--journal",
+            "j2.sqlite",
+            "--out",
+            "two.xlsx",
+            *base,
+        )
         assert rerun.returncode == 0, rerun.stderr
         texts = {n: f"Your bill is due, Name {i}." for i, n in enumerate(NUMBERS)}
-        second = Counter(m["number"] for m in server.outbox()
-                         if m["message"] == texts[m["number"][2:]])
+        second = Counter(
+            m["number"] for m in server.outbox() if m["message"] == texts[m["number"][2:]]
+        )
         assert len(second) == 60 and set(second.values()) == {1}
         assert Counter(read_results(tmp_path / "two.xlsx")["status"]) == {"sent": 60}
 
@@ -158,9 +199,22 @@ def test_a_second_send_through_a_link_to_a_journal_in_use_exits_at_once(tmp_path
     write_sheet(tmp_path / "c.csv")
     journal = tmp_path / "journal.sqlite"
     with SandboxServer(tmp_path / "outbox.sqlite", faults=Faults(latency=0.5)) as server:
-        with start_send(tmp_path, "c.csv", "-t", "t.txt", "--base-url", server.url,
-                        "--journal", str(journal), "--out", "first.xlsx", "--chunk-size", "5",
-                        "--concurrency", "1") as first:
+        with start_send(
+            tmp_path,
+            "c.csv",
+            "-t",
+            "t.txt",
+            "--base-url",
+            server.url,
+            "--journal",
+            str(journal),
+            "--out",
+            "first.xlsx",
+            "--chunk-size",
+            "5",
+            "--concurrency",
+            "1",
+        ) as first:
             wait_until_outbox_has_more_than(server, 0)
             other = tmp_path / "other.sqlite"
             if link == "symlink":
@@ -168,8 +222,19 @@ def test_a_second_send_through_a_link_to_a_journal_in_use_exits_at_once(tmp_path
             else:
                 os.link(journal, other)
             started = time.monotonic()
-            second = smsbatch(tmp_path, "send", "c.csv", "-t", "t2.txt", "--base-url",
-                              server.url, "--journal", str(other), "--out", "second.xlsx")
+            second = smsbatch(
+                tmp_path,
+                "send",
+                "c.csv",
+                "-t",
+                "t2.txt",
+                "--base-url",
+                server.url,
+                "--journal",
+                str(other),
+                "--out",
+                "second.xlsx",
+            )
             took = time.monotonic() - started
             first.kill()
         assert took < 30
@@ -182,19 +247,28 @@ def test_a_second_send_through_a_link_to_a_journal_in_use_exits_at_once(tmp_path
 def test_a_journal_with_two_names_is_refused_even_when_idle(tmp_path):
     (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
     write_sheet(tmp_path / "c.csv", NUMBERS[:3])
-    assert smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", "j.sqlite",
-                    "--out", "a.xlsx").returncode == 0
+    assert (
+        smsbatch(
+            tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", "j.sqlite", "--out", "a.xlsx"
+        ).returncode
+        == 0
+    )
     os.link(tmp_path / "j.sqlite", tmp_path / "k.sqlite")
-    again = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", "k.sqlite",
-                     "--out", "b.xlsx")
+    again = smsbatch(
+        tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", "k.sqlite", "--out", "b.xlsx"
+    )
     assert_one_line_error(again, 2, "k.sqlite: the journal has 2 names (hard links)")
 
 
 def test_an_emptied_journal_is_refused_and_nothing_is_resent(tmp_path, state_dir):
     (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
     write_sheet(tmp_path / "c.csv")
-    assert smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--limit", "30",
-                    "--out", "a.xlsx").returncode == 0
+    assert (
+        smsbatch(
+            tmp_path, "send", "c.csv", "-t", "t.txt", "--limit", "30", "--out", "a.xlsx"
+        ).returncode
+        == 0
+    )
     journal = state_dir / "journal.sqlite"
     journal.write_bytes(b"")  # `: > journal.sqlite`
     outbox = state_dir / "sandbox" / "outbox.sqlite"
@@ -211,8 +285,12 @@ def test_a_damaged_journal_is_one_line_and_exit_2(tmp_path, damage):
     (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
     write_sheet(tmp_path / "c.csv")
     journal = tmp_path / "j.sqlite"
-    assert smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", str(journal),
-                    "--out", "a.xlsx").returncode == 0
+    assert (
+        smsbatch(
+            tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", str(journal), "--out", "a.xlsx"
+        ).returncode
+        == 0
+    )
     if damage == "garbage":
         journal.write_bytes(b"this is not a database\n" * 100)
         expected = "this is not an SQLite database"
@@ -225,23 +303,27 @@ def test_a_damaged_journal_is_one_line_and_exit_2(tmp_path, damage):
         with sqlite3.connect(journal) as db:
             db.execute("CREATE TABLE notes (text TEXT)")
         expected = "this SQLite file is not an smsbatch journal"
-    rerun = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", str(journal),
-                     "--out", "b.xlsx")
+    rerun = smsbatch(
+        tmp_path, "send", "c.csv", "-t", "t.txt", "--journal", str(journal), "--out", "b.xlsx"
+    )
     assert_one_line_error(rerun, 2, f"{journal}: {expected}")
     assert not (tmp_path / "b.xlsx").exists()
 
 
 @pytest.mark.parametrize("command", ["check", "send"])
 @pytest.mark.parametrize("spelling", ["same", "symlink", "hardlink", "dotted"])
-def test_out_naming_the_input_sheet_is_refused_and_the_sheet_untouched(tmp_path, command,
-                                                                        spelling):
+def test_out_naming_the_input_sheet_is_refused_and_the_sheet_untouched(tmp_path, command, spelling):
     (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
     sheet = write_sheet(tmp_path / "c.xlsx.csv")
     xlsx = tmp_path / "contacts.xlsx"
     shutil.copy(Path(__file__).parents[2] / "input" / "contacts.xlsx", xlsx)
     original = xlsx.read_bytes()
-    out = {"same": "contacts.xlsx", "dotted": "./sub/../contacts.xlsx",
-           "symlink": "link.xlsx", "hardlink": "hard.xlsx"}[spelling]
+    out = {
+        "same": "contacts.xlsx",
+        "dotted": "./sub/../contacts.xlsx",
+        "symlink": "link.xlsx",
+        "hardlink": "hard.xlsx",
+    }[spelling]
     (tmp_path / "sub").mkdir()
     if spelling == "symlink":
         (tmp_path / "link.xlsx").symlink_to(xlsx)
@@ -253,15 +335,26 @@ def test_out_naming_the_input_sheet_is_refused_and_the_sheet_untouched(tmp_path,
     assert sheet.exists()
 
 
-@pytest.mark.parametrize(("out", "message"), [
-    ("results.csv", "--out results.csv: the results are an Excel workbook, so the name must "
-                    "end in .xlsx (e.g. results.xlsx)"),
-    ("missing/r.xlsx", "--out missing/r.xlsx: the folder missing/ does not exist; create it "
-                       "or choose another --out"),
-    ("nowhere/", "--out nowhere/: no such folder; create it, or give a file name ending in "
-                 ".xlsx"),
-    ("t.txt", "--out t.txt: the results are an Excel workbook"),
-])
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        (
+            "results.csv",
+            "--out results.csv: the results are an Excel workbook, so the name must "
+            "end in .xlsx (e.g. results.xlsx)",
+        ),
+        (
+            "missing/r.xlsx",
+            "--out missing/r.xlsx: the folder missing/ does not exist; create it "
+            "or choose another --out",
+        ),
+        (
+            "nowhere/",
+            "--out nowhere/: no such folder; create it, or give a file name ending in .xlsx",
+        ),
+        ("t.txt", "--out t.txt: the results are an Excel workbook"),
+    ],
+)
 def test_bad_out_is_refused_before_anything_is_read(tmp_path, out, message):
     (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
     # The sheet does not exist: the --out check comes first, before any reading.
@@ -286,8 +379,18 @@ def test_status_refuses_while_a_send_writes_the_workbook_and_loses_no_update(tmp
     write_sheet(tmp_path / "c.csv")
     workbook = tmp_path / "r.xlsx"
     with SandboxServer(tmp_path / "outbox.sqlite", faults=Faults(latency=0.4)) as server:
-        base = ["--base-url", server.url, "--journal", "j.sqlite", "--out", str(workbook),
-                "--chunk-size", "10", "--concurrency", "1"]
+        base = [
+            "--base-url",
+            server.url,
+            "--journal",
+            "j.sqlite",
+            "--out",
+            str(workbook),
+            "--chunk-size",
+            "10",
+            "--concurrency",
+            "1",
+        ]
         first = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--limit", "10", *base)
         assert first.returncode == 0, first.stderr
         with start_send(tmp_path, "c.csv", "-t", "t.txt", *base) as rest:
@@ -295,8 +398,11 @@ def test_status_refuses_while_a_send_writes_the_workbook_and_loses_no_update(tmp
             status = smsbatch(tmp_path, "status", str(workbook), "--base-url", server.url)
             _, err = rest.communicate(timeout=120)
         assert rest.returncode == 0, err
-        assert_one_line_error(status, 2, f"{workbook}: another smsbatch command (a send or "
-                                         "status) is writing this workbook")
+        assert_one_line_error(
+            status,
+            2,
+            f"{workbook}: another smsbatch command (a send or status) is writing this workbook",
+        )
         assert Counter(read_results(workbook)["status"]) == {"sent": 60}
         after = smsbatch(tmp_path, "status", str(workbook), "--base-url", server.url)
         assert after.returncode == 0, after.stderr
@@ -321,8 +427,9 @@ def small_disk(tmp_path):
     """A 64 MiB filesystem of its own (tmpfs), or skip where one cannot be mounted."""
     mount = tmp_path / "small"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
-                          capture_output=True)
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True
+    )
     if made.returncode != 0:
         pytest.skip("cannot mount a small filesystem here (needs root)")
     yield mount
@@ -346,9 +453,22 @@ def test_a_full_disk_mid_send_is_one_line_nothing_twice_nothing_lost(tmp_path, s
     write_sheet(tmp_path / "c.csv")
     journal = small_disk / "journal.sqlite"
     with SandboxServer(tmp_path / "outbox.sqlite", faults=Faults(latency=0.3)) as server:
-        with start_send(tmp_path, "c.csv", "-t", "t.txt", "--base-url", server.url,
-                        "--journal", str(journal), "--out", "r.xlsx", "--chunk-size", "5",
-                        "--concurrency", "1") as run:
+        with start_send(
+            tmp_path,
+            "c.csv",
+            "-t",
+            "t.txt",
+            "--base-url",
+            server.url,
+            "--journal",
+            str(journal),
+            "--out",
+            "r.xlsx",
+            "--chunk-size",
+            "5",
+            "--concurrency",
+            "1",
+        ) as run:
             wait_until_outbox_has_more_than(server, 0)
             filler = fill(small_disk)
             out, err = run.communicate(timeout=120)
@@ -363,8 +483,19 @@ def test_a_full_disk_mid_send_is_one_line_nothing_twice_nothing_lost(tmp_path, s
         assert set(table["status"]) <= {"sent", "failed"}
 
         filler.unlink()
-        rerun = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--base-url", server.url,
-                         "--journal", str(journal), "--out", "r2.xlsx")
+        rerun = smsbatch(
+            tmp_path,
+            "send",
+            "c.csv",
+            "-t",
+            "t.txt",
+            "--base-url",
+            server.url,
+            "--journal",
+            str(journal),
+            "--out",
+            "r2.xlsx",
+        )
         assert rerun.returncode == 0, rerun.stderr
         counts = per_number(server.outbox_path)
         assert len(counts) == 60 and set(counts.values()) == {1}
@@ -374,8 +505,17 @@ def test_a_journal_left_in_output_by_an_earlier_version_is_pointed_out(tmp_path,
     (tmp_path / "t.txt").write_text("Hi {Name}.\n", "utf-8")
     write_sheet(tmp_path / "c.csv", NUMBERS[:2])
     (tmp_path / "output").mkdir()
-    old = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--journal",
-                   "output/journal.sqlite", "--out", "a.xlsx")
+    old = smsbatch(
+        tmp_path,
+        "send",
+        "c.csv",
+        "-t",
+        "t.txt",
+        "--journal",
+        "output/journal.sqlite",
+        "--out",
+        "a.xlsx",
+    )
     assert old.returncode == 0, old.stderr
     result = smsbatch(tmp_path, "send", "c.csv", "-t", "t.txt", "--out", "b.xlsx")
     assert result.returncode == 0, result.stderr
@@ -383,7 +523,8 @@ def test_a_journal_left_in_output_by_an_earlier_version_is_pointed_out(tmp_path,
         "warning: output/journal.sqlite is a journal from an earlier smsbatch; this send uses "
         f"{state_dir}/journal.sqlite and does not know what that one sent: to keep its memory, "
         f"move it to {state_dir}/journal.sqlite (if none is there yet) or pass --journal "
-        "output/journal.sqlite\n")
+        "output/journal.sqlite\n"
+    )
 
 
 def test_purge_erases_the_default_journal_and_outbox_wherever_they_live(tmp_path, state_dir):
@@ -407,7 +548,9 @@ def test_a_send_says_how_many_rows_were_already_sent_and_how_to_send_them_anyway
     assert smsbatch(tmp_path, "send", "a.csv", "-t", "t.txt").returncode == 0
     again = smsbatch(tmp_path, "send", "b.csv", "-t", "t.txt")
     assert again.returncode == 0, again.stderr
-    assert ("Not sending 3 rows already_sent: the same text went to those numbers through this "
-            "account within the repeat window, from another file, folder or run (`detail` says "
-            "which; --repeat-window 0 sends them anyway).\nNothing to send: every sendable row "
-            "was already sent by another run.\n") in again.stdout
+    assert (
+        "Not sending 3 rows already_sent: the same text went to those numbers through this "
+        "account within the repeat window, from another file, folder or run (`detail` says "
+        "which; --repeat-window 0 sends them anyway).\nNothing to send: every sendable row "
+        "was already sent by another run.\n"
+    ) in again.stdout

@@ -38,8 +38,9 @@ Run = Callable[[str], tuple[nbformat.NotebookNode, Path]]
 
 def execute(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
     """Run every cell of `nb` in a fresh python3 kernel with `cwd` as its directory."""
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
     client.execute()  # raises CellExecutionError on the first failing cell
     return nb
 
@@ -82,8 +83,11 @@ def text_outputs(nb: nbformat.NotebookNode) -> str:
 
 def images(nb: nbformat.NotebookNode) -> int:
     """How many PNG images (plots) the notebook displayed."""
-    return sum("image/png" in output.get("data", {})
-               for cell in nb.cells for output in cell.get("outputs", []))
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+    )
 
 
 def api_problems(source: str) -> list[str]:
@@ -102,14 +106,19 @@ def api_problems(source: str) -> list[str]:
             names = [alias.name for alias in node.names]
             if node.module not in ALLOWED_MODULES or node.level:
                 problems.append(f"from {'.' * node.level}{node.module or ''} import ...")
-            problems += [f"from {node.module} import {name}" for name in names
-                         if name.startswith("_") or (node.module == "pipeline"
-                                                     and name not in public)]
+            problems += [
+                f"from {node.module} import {name}"
+                for name in names
+                if name.startswith("_") or (node.module == "pipeline" and name not in public)
+            ]
         elif isinstance(node, ast.Attribute):
             if node.attr.startswith("_"):
                 problems.append(f"private attribute .{node.attr}")
-            elif (isinstance(node.value, ast.Name) and node.value.id == "pipeline"
-                  and node.attr not in public):
+            elif (
+                isinstance(node.value, ast.Name)
+                and node.value.id == "pipeline"
+                and node.attr not in public
+            ):
                 problems.append(f"pipeline.{node.attr} is not in pipeline.__all__")
     return problems
 
@@ -140,33 +149,43 @@ def test_notebook_uses_only_the_public_api(name: str) -> None:
     assert any("pipeline." in source for source in code_cells(name))
 
 
-@pytest.mark.parametrize(("source", "problem"), [
-    ("from pipeline.job import finish", "from pipeline.job import ..."),
-    ("import pipeline.job", "import pipeline.job"),
-    ("from pipeline import _EXPORTS", "from pipeline import _EXPORTS"),
-    ("from pipeline import finish", "from pipeline import finish"),
-    ("import pipeline\npipeline.finish(1)", "pipeline.finish is not in pipeline.__all__"),
-    ("prepared._rows", "private attribute ._rows"),
-    ("import pipeline as p", "import pipeline as p: use pipeline.<name>"),
-    ("import sqlite3", "import sqlite3"),
-    ("from . import x", "from . import ..."),
-])
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("from pipeline.job import finish", "from pipeline.job import ..."),
+        ("import pipeline.job", "import pipeline.job"),
+        ("from pipeline import _EXPORTS", "from pipeline import _EXPORTS"),
+        ("from pipeline import finish", "from pipeline import finish"),
+        ("import pipeline\npipeline.finish(1)", "pipeline.finish is not in pipeline.__all__"),
+        ("prepared._rows", "private attribute ._rows"),
+        ("import pipeline as p", "import pipeline as p: use pipeline.<name>"),
+        ("import sqlite3", "import sqlite3"),
+        ("from . import x", "from . import ..."),
+    ],
+)
 def test_the_api_check_catches(source: str, problem: str) -> None:
     assert api_problems(source) == [problem]
 
 
 def test_the_api_check_passes_public_calls_and_magics() -> None:
-    source = ("%matplotlib inline\nimport pipeline\nfrom pathlib import Path\n"
-              "import matplotlib.pyplot as plt\nprepared = pipeline.load(Path('a'), 'b')\n"
-              "prepared.results.status.value_counts()")
+    source = (
+        "%matplotlib inline\nimport pipeline\nfrom pathlib import Path\n"
+        "import matplotlib.pyplot as plt\nprepared = pipeline.load(Path('a'), 'b')\n"
+        "prepared.results.status.value_counts()"
+    )
     assert api_problems(source) == []
 
 
 def test_the_kernel_is_this_interpreter() -> None:
     # ipykernel's python3 kernelspec must start the same venv python that runs the tests,
     # else the notebooks would import some other installation of `pipeline`.
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        "import sys, pipeline; print(sys.executable); print(pipeline.__file__)")])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(
+                "import sys, pipeline; print(sys.executable); print(pipeline.__file__)"
+            )
+        ]
+    )
     execute(nb, REPO)
     assert nb.cells[0].outputs[0].text.splitlines() == [sys.executable, pipeline.__file__]
 
@@ -176,8 +195,7 @@ def test_notebook_runs_without_errors(run: Run, name: str) -> None:
     nb, _ = run(name)
     counts = [cell.execution_count for cell in nb.cells if cell.cell_type == "code"]
     assert counts == list(range(1, len(counts) + 1))
-    assert not [o for cell in nb.cells for o in cell.get("outputs", [])
-                if o.output_type == "error"]
+    assert not [o for cell in nb.cells for o in cell.get("outputs", []) if o.output_type == "error"]
 
 
 def test_explore_notebook_shows_the_breakdown_and_the_cost(run: Run) -> None:
@@ -201,7 +219,11 @@ def test_send_notebook_sends_collects_receipts_and_plots(run: Run) -> None:
     assert not (root / STALE).exists()  # the demo starts clean
     table = pipeline.read_results(demo / "contacts-results.xlsx")
     assert table["status"].value_counts().to_dict() == {
-        "sent": 32, "invalid_number": 5, "duplicate": 1, "missing_field": 1}
+        "sent": 32,
+        "invalid_number": 5,
+        "duplicate": 1,
+        "missing_field": 1,
+    }
     sent = table["status"] == "sent"
     # Receipts were collected: every sent row has a delivery status, no other row has one.
     assert set(table.loc[sent, "delivery_status"]) <= DELIVERY_STATUSES

@@ -68,7 +68,8 @@ XXE = '<!DOCTYPE sst [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
 def sheet_xml(name_cell: str = '<c r="A2" t="s"><v>2</v></c>', prolog: str = "") -> str:
     """Worksheet XML: header Name, Mobile (shared strings 0, 1), one contact row."""
     return (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + prolog
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        + prolog
         + '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
         '<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
         f'<row r="2">{name_cell}<c r="B2"><v>9876543210</v></c></row></sheetData></worksheet>'
@@ -78,14 +79,18 @@ def sheet_xml(name_cell: str = '<c r="A2" t="s"><v>2</v></c>', prolog: str = "")
 def strings_xml(name: str = "Asha", prolog: str = "") -> str:
     """Shared strings: Name, Mobile, then the contact's name (index 2)."""
     return (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + prolog
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        + prolog
         + '<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="3" '
         f'uniqueCount="3"><si><t>Name</t></si><si><t>Mobile</t></si><si><t>{name}</t></si></sst>'
     )
 
 
 def write_xlsx(
-    path: Path, *, sheet: str | bytes | None = None, strings: str | bytes | None = None,
+    path: Path,
+    *,
+    sheet: str | bytes | None = None,
+    strings: str | bytes | None = None,
     extra: dict[str, bytes] | None = None,
 ) -> Path:
     """A minimal valid .xlsx, with the sheet or shared strings part replaced if given."""
@@ -149,12 +154,15 @@ def declare_size(source: Path, target: Path, part_name: str, declared: int) -> P
 _FREE, _END, _FAT, _NONE = 0xFFFFFFFF, 0xFFFFFFFE, 0xFFFFFFFD, 0xFFFFFFFF
 
 
-def _dir_entry(name: str, kind: int, start: int = _END, size: int = 0,
-               right: int = _NONE, child: int = _NONE) -> bytes:
+def _dir_entry(
+    name: str, kind: int, start: int = _END, size: int = 0, right: int = _NONE, child: int = _NONE
+) -> bytes:
     raw = (name + "\0").encode("utf-16-le") if name else b""
     return (
-        raw.ljust(64, b"\0") + struct.pack("<HBB3I", len(raw), kind, 1, _NONE, right, child)
-        + bytes(36) + struct.pack("<IQ", start, size)
+        raw.ljust(64, b"\0")
+        + struct.pack("<HBB3I", len(raw), kind, 1, _NONE, right, child)
+        + bytes(36)
+        + struct.pack("<IQ", start, size)
     )
 
 
@@ -166,21 +174,23 @@ def write_ole(path: Path, streams: list[tuple[str, bytes]]) -> Path:
         data = data.ljust(-(-len(data) // 512) * 512, b"\0")
         first, count = 2 + sum(len(s) // 512 for s in sectors), len(data) // 512
         fat += [first + k + 1 for k in range(count - 1)] + [_END]
-        entries.append(_dir_entry(name, 2, first, len(data),
-                                  right=i + 2 if i + 1 < len(streams) else _NONE))
+        entries.append(
+            _dir_entry(name, 2, first, len(data), right=i + 2 if i + 1 < len(streams) else _NONE)
+        )
         sectors.append(data)
     directory = [_dir_entry("Root Entry", 5, child=1 if streams else _NONE), *entries]
     directory += [_dir_entry("", 0)] * (4 - len(directory))
     header = (
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16)
-        + struct.pack("<5H", 0x3E, 3, 0xFFFE, 9, 6) + bytes(6)
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + bytes(16)
+        + struct.pack("<5H", 0x3E, 3, 0xFFFE, 9, 6)
+        + bytes(6)
         + struct.pack("<9I", 0, 1, 1, 0, 0x1000, _END, 0, _END, 0)
-        + struct.pack("<I", 0) + struct.pack("<I", _FREE) * 108
+        + struct.pack("<I", 0)
+        + struct.pack("<I", _FREE) * 108
     )
     fat += [_FREE] * (128 - len(fat))
-    path.write_bytes(
-        header + struct.pack("<128I", *fat) + b"".join(directory) + b"".join(sectors)
-    )
+    path.write_bytes(header + struct.pack("<128I", *fat) + b"".join(directory) + b"".join(sectors))
     return path
 
 

@@ -45,8 +45,14 @@ CORE = "EchoSentinel7c3fA9b2"
 KEY = CORE + "+q/Z="
 ENCODED = urllib.parse.quote(KEY, safe="")  # EchoSentinel7c3fA9b2%2Bq%2FZ%3D
 EVERY_BYTE_ENCODED = "".join(f"%{byte:02x}" for byte in KEY.encode())  # %45%63...
-FORMS = {"raw": KEY, "url-encoded": ENCODED, "upper": KEY.upper(), "lower": KEY.lower(),
-         "upper-encoded": ENCODED.upper(), "every-byte-encoded": EVERY_BYTE_ENCODED}
+FORMS = {
+    "raw": KEY,
+    "url-encoded": ENCODED,
+    "upper": KEY.upper(),
+    "lower": KEY.lower(),
+    "upper-encoded": ENCODED.upper(),
+    "every-byte-encoded": EVERY_BYTE_ENCODED,
+}
 BULK = DEFAULT_BASE_URL + "bulk_json/"
 BALANCE = DEFAULT_BASE_URL + "balance/"
 HISTORY = DEFAULT_BASE_URL + "get_history_api/"
@@ -138,10 +144,16 @@ def test_a_reason_phrase_is_scrubbed_for_read_calls_too(rsps, client):
 
 # -- error texts ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_a_failure_error_text_quoting_the_key_is_scrubbed(rsps, client, form):
-    rsps.post(BULK, json={"errors": [{"code": 3, "message": f"Invalid login {FORMS[form]}"}],
-                          "status": "failure"})
+    rsps.post(
+        BULK,
+        json={
+            "errors": [{"code": 3, "message": f"Invalid login {FORMS[form]}"}],
+            "status": "failure",
+        },
+    )
     with pytest.raises(ProviderError) as info:
         send_one(client)
     assert str(info.value).startswith("Textlocal error 3: Invalid login ***. Check")
@@ -150,16 +162,27 @@ def test_a_failure_error_text_quoting_the_key_is_scrubbed(rsps, client, form):
 
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_a_refusal_text_quoting_the_key_is_scrubbed(rsps, client, form):
-    rsps.post(BULK, json={"messages": [], "messages_not_sent": [
-        {"number": NUMBER, "message": "hi",
-         "error": {"code": 32, "message": f"Invalid number for {FORMS[form]}"}}],
-        "status": "success"})
+    rsps.post(
+        BULK,
+        json={
+            "messages": [],
+            "messages_not_sent": [
+                {
+                    "number": NUMBER,
+                    "message": "hi",
+                    "error": {"code": 32, "message": f"Invalid number for {FORMS[form]}"},
+                }
+            ],
+            "status": "success",
+        },
+    )
     got = send_one(client)
     assert got.refused[NUMBER].message == "Invalid number for ***"
     assert not holds_key(repr(got))
 
 
 # -- JSON member names ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_json_member_names_quoting_the_key_are_scrubbed_in_sketches(rsps, client, form):
@@ -172,8 +195,13 @@ def test_json_member_names_quoting_the_key_are_scrubbed_in_sketches(rsps, client
 
 
 def test_json_member_names_inside_message_objects_are_scrubbed(rsps, client):
-    rsps.post(BULK, json={"messages": [{"batch_id": 7, "messages": [
-        {"recipient": NUMBER, f"id-{KEY}": 5}]}], "status": "success"})
+    rsps.post(
+        BULK,
+        json={
+            "messages": [{"batch_id": 7, "messages": [{"recipient": NUMBER, f"id-{KEY}": 5}]}],
+            "status": "success",
+        },
+    )
     with pytest.raises(OutcomeUnknown) as info:
         send_one(client)
     assert "(an object with keys id-***, recipient)" in str(info.value)
@@ -182,9 +210,20 @@ def test_json_member_names_inside_message_objects_are_scrubbed(rsps, client):
 
 def test_an_answer_with_extra_key_members_still_reads(rsps, client):
     member = f"apikey {KEY.upper()}"
-    rsps.post(BULK, json={"messages": [{"batch_id": 7, member: 1, "messages": [
-        {"id": 5, "recipient": NUMBER, member: ENCODED}]}], member: {member: 2},
-        "status": "success"})
+    rsps.post(
+        BULK,
+        json={
+            "messages": [
+                {
+                    "batch_id": 7,
+                    member: 1,
+                    "messages": [{"id": 5, "recipient": NUMBER, member: ENCODED}],
+                }
+            ],
+            member: {member: 2},
+            "status": "success",
+        },
+    )
     got = send_one(client)
     assert got.accepted[NUMBER].message_id == "5"
     assert not holds_key(repr(got))
@@ -200,40 +239,75 @@ def test_balance_sketch_is_scrubbed(rsps, client):
 
 # -- JSON values ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_a_message_id_quoting_the_key_is_scrubbed(rsps, client, form):
-    rsps.post(BULK, json={"messages": [{"batch_id": f"b-{FORMS[form]}", "messages": [
-        {"id": f"{FORMS[form]}-5", "recipient": NUMBER}]}], "status": "success"})
+    rsps.post(
+        BULK,
+        json={
+            "messages": [
+                {
+                    "batch_id": f"b-{FORMS[form]}",
+                    "messages": [{"id": f"{FORMS[form]}-5", "recipient": NUMBER}],
+                }
+            ],
+            "status": "success",
+        },
+    )
     got = send_one(client)
     assert (got.accepted[NUMBER].message_id, got.accepted[NUMBER].batch_id) == ("***-5", "b-***")
     assert not holds_key(repr(got))
 
 
 def test_history_and_status_values_and_names_are_scrubbed(rsps, client):
-    rsps.post(HISTORY, json={"messages": [
-        {"id": f"{KEY}-1", "number": int(NUMBER), "content": f"Hi  {ENCODED}\nbye",
-         "customID": KEY.lower(), "batchID": 9, "status": "D", KEY: KEY}],
-        "total": 1, "status": "success"})
-    rsps.post(STATUS, json={"message": {"id": KEY, "status": "D", KEY.upper(): [KEY, 1]},
-                            "status": "success"})
+    rsps.post(
+        HISTORY,
+        json={
+            "messages": [
+                {
+                    "id": f"{KEY}-1",
+                    "number": int(NUMBER),
+                    "content": f"Hi  {ENCODED}\nbye",
+                    "customID": KEY.lower(),
+                    "batchID": 9,
+                    "status": "D",
+                    KEY: KEY,
+                }
+            ],
+            "total": 1,
+            "status": "success",
+        },
+    )
+    rsps.post(
+        STATUS,
+        json={"message": {"id": KEY, "status": "D", KEY.upper(): [KEY, 1]}, "status": "success"},
+    )
     [message] = client.history()
-    assert (message.message_id, message.content, message.custom) == ("***-1", "Hi  ***\nbye",
-                                                                    "***")
+    assert (message.message_id, message.content, message.custom) == ("***-1", "Hi  ***\nbye", "***")
     status = client.status_message("1")
-    assert status == {"message": {"id": "***", "status": "D", "***": ["***", 1]},
-                      "status": "success"}
+    assert status == {
+        "message": {"id": "***", "status": "D", "***": ["***", 1]},
+        "status": "success",
+    }
     assert not holds_key(repr(message)) and not holds_key(json.dumps(status))
 
 
 def test_history_texts_keep_their_spacing_and_a_short_key_eats_no_words(rsps):
     content = "Thank  you,\n\tkind OK customer  "
-    rsps.post(HISTORY, json={"messages": [{"id": 1, "number": NUMBER, "content": content}],
-                             "total": 1, "status": "success"})
+    rsps.post(
+        HISTORY,
+        json={
+            "messages": [{"id": 1, "number": NUMBER, "content": content}],
+            "total": 1,
+            "status": "success",
+        },
+    )
     with TextlocalClient("k") as tl:  # shorter than any real key: masking it would eat words
         assert tl.history()[0].content == content
 
 
 # -- Retry-After ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("header", [KEY, f"7; apikey={ENCODED}", KEY.upper(), f"{KEY} 7"])
 def test_a_retry_after_quoting_the_key_is_scrubbed(rsps, client, header):
@@ -253,6 +327,7 @@ def test_a_plain_retry_after_still_reads(rsps, client):
 
 
 # -- the helpers ----------------------------------------------------------------------------
+
 
 def test_scrub_json_scrubs_every_name_and_string_and_keeps_the_rest():
     value = {"a": [1, 2.5, True, None, "x KEY y", {"KEY": {"n": "KEY"}}], "KEY": "KEY"}
@@ -293,8 +368,11 @@ E2E_CASES = {
     "json-value": (Faults(echo_key="json-value"), 0, {"sent": 32}),
     "retry-after": (Faults(echo_key="retry-after", rate_limit_every=2), 0, {"sent": 32}),
     # Of the two chunks one goes through; the other meets a 429, then on its retry a 500.
-    "all-but-failures": (Faults(echo_key=ALL_BUT_FAILURES, rate_limit_every=2, error_every=3),
-                         0, {"sent": 16, "unknown": 16}),
+    "all-but-failures": (
+        Faults(echo_key=ALL_BUT_FAILURES, rate_limit_every=2, error_every=3),
+        0,
+        {"sent": 16, "unknown": 16},
+    ),
 }
 
 
@@ -308,15 +386,39 @@ def workdir(tmp_path):
 def send(workdir: Path, url: str) -> subprocess.CompletedProcess:
     """`smsbatch -v send` to the sandbox at `url`, with the key in TEXTLOCAL_API_KEY."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEXTLOCAL_", "SMSBATCH_"))}
-    env.update(TEXTLOCAL_API_KEY=KEY, SMSBATCH_STATE_DIR=str(workdir / "state"),
-               PYTHONPATH=str(REPO))  # the pipeline under test, wherever this checkout is
+    env.update(
+        TEXTLOCAL_API_KEY=KEY, SMSBATCH_STATE_DIR=str(workdir / "state"), PYTHONPATH=str(REPO)
+    )  # the pipeline under test, wherever this checkout is
     out = workdir / "out"
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", "-v", "send", "input/contacts.xlsx", "-t",
-         "input/template.txt", "--provider", "sandbox", "--base-url", url, "--sender", "ACMEST",
-         "--yes", "--chunk-size", "16", "--journal", str(out / "journal.sqlite"),
-         "--out", str(out / "r.xlsx")],
-        cwd=workdir, env=env, capture_output=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "-v",
+            "send",
+            "input/contacts.xlsx",
+            "-t",
+            "input/template.txt",
+            "--provider",
+            "sandbox",
+            "--base-url",
+            url,
+            "--sender",
+            "ACMEST",
+            "--yes",
+            "--chunk-size",
+            "16",
+            "--journal",
+            str(out / "journal.sqlite"),
+            "--out",
+            str(out / "r.xlsx"),
+        ],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def stored_with_key(workdir: Path) -> list[str]:
@@ -329,8 +431,11 @@ def stored_with_key(workdir: Path) -> list[str]:
                 found.append(path.name)
             if zipfile.is_zipfile(path):
                 with zipfile.ZipFile(path) as book:
-                    found += [f"{path.name}!{name}" for name in book.namelist()
-                              if holds_key(book.read(name))]
+                    found += [
+                        f"{path.name}!{name}"
+                        for name in book.namelist()
+                        if holds_key(book.read(name))
+                    ]
     return found
 
 
@@ -350,8 +455,9 @@ def assert_key_nowhere(proc: subprocess.CompletedProcess, workdir: Path) -> None
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(E2E_CASES))
-def test_send_to_a_sandbox_echoing_the_key_never_shows_or_stores_it(workdir, tmp_path_factory,
-                                                                    case):
+def test_send_to_a_sandbox_echoing_the_key_never_shows_or_stores_it(
+    workdir, tmp_path_factory, case
+):
     faults, code, sendable = E2E_CASES[case]
     outbox = tmp_path_factory.mktemp("sandbox") / "outbox.sqlite"
     # The sandbox insists on KEY: a client sending anything else would fail every row.
@@ -367,16 +473,34 @@ def test_send_to_a_sandbox_echoing_the_key_never_shows_or_stores_it(workdir, tmp
 def test_send_to_a_standalone_sandbox_started_with_echo_key(workdir, tmp_path_factory):
     outbox = tmp_path_factory.mktemp("sandbox") / "outbox.sqlite"
     with subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "sandbox", "--port", "0", "--outbox", str(outbox),
-         "--echo-key", "reason", "--echo-key", "json-value", "--echo-key", "json-key",
-         "--error-every", "2"],
-        stdout=subprocess.PIPE, text=True) as server:
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "sandbox",
+            "--port",
+            "0",
+            "--outbox",
+            str(outbox),
+            "--echo-key",
+            "reason",
+            "--echo-key",
+            "json-value",
+            "--echo-key",
+            "json-key",
+            "--error-every",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as server:
         try:
             url = re.search(r"on (http://\S+) ", server.stdout.readline()).group(1)
             assert server.stdout.readline() == (
                 "Faults: HTTP 500 (not recorded) every 2nd send; the API key echoed in every "
                 "reason phrase, the ids and refusal texts of success bodies, the member names "
-                "of success bodies\n")
+                "of success bodies\n"
+            )
             proc = send(workdir, url)
         finally:
             server.terminate()

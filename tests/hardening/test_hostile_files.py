@@ -65,8 +65,9 @@ def run(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
-def assert_refused(work: Path, path: Path, message: str, *options: str,
-                   command: str = "check") -> None:
+def assert_refused(
+    work: Path, path: Path, message: str, *options: str, command: str = "check"
+) -> None:
     """The CLI refuses the file with exactly this message and touches nothing."""
     before = file_sha256(path)
     listing = sorted(os.listdir(path.parent))
@@ -97,8 +98,7 @@ def checked(work: Path, path: Path, *options: str):
     ("part", "sheet", "strings"),
     [
         (STRINGS_PART, None, strings_xml("&lol9;", LAUGHS)),
-        (SHEET_PART, sheet_xml('<c r="A2" t="inlineStr"><is><t>&lol9;</t></is></c>', LAUGHS),
-         None),
+        (SHEET_PART, sheet_xml('<c r="A2" t="inlineStr"><is><t>&lol9;</t></is></c>', LAUGHS), None),
         (STRINGS_PART, None, strings_xml("&xxe;", XXE)),
         (SHEET_PART, sheet_xml('<c r="A2" t="inlineStr"><is><t>&xxe;</t></is></c>', XXE), None),
         # a DOCTYPE behind a comment and a processing instruction is still in the prolog
@@ -106,11 +106,24 @@ def checked(work: Path, path: Path, *options: str):
         # an unused DTD is refused too: Excel never writes one
         (STRINGS_PART, None, strings_xml("Asha", '<!DOCTYPE sst SYSTEM "http://127.0.0.1:9/">')),
         # UTF-16 parts are read as such
-        (STRINGS_PART, None, codecs.BOM_UTF16_LE + strings_xml("&xxe;", XXE).replace(
-            'encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16-le")),
+        (
+            STRINGS_PART,
+            None,
+            codecs.BOM_UTF16_LE
+            + strings_xml("&xxe;", XXE)
+            .replace('encoding="UTF-8"', 'encoding="UTF-16"')
+            .encode("utf-16-le"),
+        ),
     ],
-    ids=["laughs-strings", "laughs-sheet", "xxe-strings", "xxe-sheet", "behind-comment",
-         "unused-dtd", "utf16"],
+    ids=[
+        "laughs-strings",
+        "laughs-sheet",
+        "xxe-strings",
+        "xxe-sheet",
+        "behind-comment",
+        "unused-dtd",
+        "utf16",
+    ],
 )
 def test_xml_with_a_dtd_is_refused(work, part, sheet, strings):
     path = write_xlsx(work / "in" / "c.xlsx", sheet=sheet, strings=strings)
@@ -119,18 +132,22 @@ def test_xml_with_a_dtd_is_refused(work, part, sheet, strings):
 
 def test_svg_picture_with_its_doctype_is_fine(work):
     """Excel stores an inserted SVG as is, W3C DOCTYPE included; calamine never parses it."""
-    svg = (b'<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
-           b'"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg/>')
+    svg = (
+        b'<?xml version="1.0"?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+        b'"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg/>'
+    )
     path = write_xlsx(work / "in" / "logo.xlsx", extra={"xl/media/image1.svg": svg})
     assert checked(work, path)["status"].tolist() == ["ready"]
 
 
-@pytest.mark.parametrize("padding", ["<!--" + "x" * (64 << 10) + "-->", " " * (64 << 10)],
-                         ids=["comment", "blank"])
+@pytest.mark.parametrize(
+    "padding", ["<!--" + "x" * (64 << 10) + "-->", " " * (64 << 10)], ids=["comment", "blank"]
+)
 def test_prolog_padded_past_the_scan_is_refused(work, padding):
     path = write_xlsx(work / "in" / "c.xlsx", strings=strings_xml("&xxe;", padding + XXE))
     assert_refused(
-        work, path,
+        work,
+        path,
         f"c.xlsx: part {STRINGS_PART} starts with over 64.0 KiB of comments or blank space, "
         f"which Excel never writes; refusing it as unsafe: {RESAVE}",
     )
@@ -157,22 +174,30 @@ def test_calamine_never_expands_entities_nor_fetches_a_dtd(work):
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         cases = {
-            "local": (strings_xml("&name;", '<!DOCTYPE sst [<!ENTITY name "Expanded">]>'),
-                      "unrecognized entity `&name;`"),
+            "local": (
+                strings_xml("&name;", '<!DOCTYPE sst [<!ENTITY name "Expanded">]>'),
+                "unrecognized entity `&name;`",
+            ),
             "file": (strings_xml("&xxe;", XXE), "unrecognized entity `&xxe;`"),
             "laughs": (strings_xml("&lol9;", LAUGHS), "unrecognized entity `&lol9;`"),
-            "param": (strings_xml("&name;", f'<!DOCTYPE sst [<!ENTITY % e SYSTEM "{url}/e">%e;]>'),
-                      "unrecognized entity `&name;`"),
+            "param": (
+                strings_xml("&name;", f'<!DOCTYPE sst [<!ENTITY % e SYSTEM "{url}/e">%e;]>'),
+                "unrecognized entity `&name;`",
+            ),
         }
         for name, (strings, error) in cases.items():
             path = str(write_xlsx(work / f"{name}.xlsx", strings=strings))
             with pytest.raises(python_calamine.XmlError, match=error):  # raised on opening
                 python_calamine.CalamineWorkbook.from_path(path)
-        external = write_xlsx(work / "dtd.xlsx", strings=strings_xml(
-            "A&amp;B&#33;", f'<!DOCTYPE sst SYSTEM "{url}/a.dtd">'))
+        external = write_xlsx(
+            work / "dtd.xlsx",
+            strings=strings_xml("A&amp;B&#33;", f'<!DOCTYPE sst SYSTEM "{url}/a.dtd">'),
+        )
         book = python_calamine.CalamineWorkbook.from_path(str(external))
         assert book.get_sheet_by_name("Contacts").to_python() == [
-            ["Name", "Mobile"], ["A&B!", 9876543210.0]]
+            ["Name", "Mobile"],
+            ["A&B!", 9876543210.0],
+        ]
     finally:
         server.shutdown()
         server.server_close()
@@ -213,7 +238,8 @@ def test_zip_bomb_is_refused_by_send_and_nothing_is_sent(work, bomb_xlsx):
     path = work / "in" / "bomb.xlsx"
     path.write_bytes(bomb_xlsx.read_bytes())
     assert_refused(
-        work, path,
+        work,
+        path,
         f"bomb.xlsx: part {SHEET_PART} would unpack from 1.0 MiB to 1.0 GiB (1,029:1, over "
         f"the 200:1 limit), as a zip bomb does; refusing it: {RESAVE}",
         command="send",
@@ -237,14 +263,18 @@ def test_total_and_entry_limits(work, monkeypatch):
     big = write_xlsx(work / "in" / "big.xlsx")
     declare_size(big, big, SHEET_PART, 3 * 1024**3)  # declares more than it holds
     assert_refused(
-        work, big,
+        work,
+        big,
         "big.xlsx: workbook would unpack to 3.0 GiB, over the limit of 2.0 GiB; "
         "split the contacts into smaller files",
     )
-    many = write_xlsx(work / "in" / "many.xlsx",
-                      extra={f"xl/media/{n}.bin": b"" for n in range(safety.MAX_ENTRIES)})
+    many = write_xlsx(
+        work / "in" / "many.xlsx",
+        extra={f"xl/media/{n}.bin": b"" for n in range(safety.MAX_ENTRIES)},
+    )
     assert_refused(
-        work, many,
+        work,
+        many,
         f"many.xlsx: workbook has 10,006 parts, over the limit of 10,000 (a real one has a "
         f"few dozen); refusing it as unsafe: {RESAVE}",
     )
@@ -267,15 +297,21 @@ def test_truncated_renamed_and_disguised_workbooks(work):
     whole = write_xlsx(work / "whole.xlsx").read_bytes()
     cases = {
         "truncated.xlsx": (whole[: len(whole) // 2], DAMAGED),
-        "renamed.xlsx": (b"Name,Mobile\nAsha,9876543210\n",
-                         "not an Excel workbook; if it is a CSV file rename it to .csv, "
-                         "else re-save it from Excel as .xlsx"),
-        "renamed.xls": (b"Name\tMobile\nAsha\t9876543210\n",
-                        "not an Excel workbook; if it is a CSV file rename it to .csv, "
-                        "else re-save it from Excel as .xlsx"),
-        "report.xls": (b"\r\n<html><body><table><tr><td>Mobile</td></tr></table></body></html>",
-                       "is a web page (HTML) with a spreadsheet name, as some systems export; "
-                       "open it in Excel and save it as .xlsx, or export it as .csv"),
+        "renamed.xlsx": (
+            b"Name,Mobile\nAsha,9876543210\n",
+            "not an Excel workbook; if it is a CSV file rename it to .csv, "
+            "else re-save it from Excel as .xlsx",
+        ),
+        "renamed.xls": (
+            b"Name\tMobile\nAsha\t9876543210\n",
+            "not an Excel workbook; if it is a CSV file rename it to .csv, "
+            "else re-save it from Excel as .xlsx",
+        ),
+        "report.xls": (
+            b"\r\n<html><body><table><tr><td>Mobile</td></tr></table></body></html>",
+            "is a web page (HTML) with a spreadsheet name, as some systems export; "
+            "open it in Excel and save it as .xlsx, or export it as .csv",
+        ),
     }
     for name, (data, message) in cases.items():
         path = work / "in" / name
@@ -286,10 +322,13 @@ def test_truncated_renamed_and_disguised_workbooks(work):
 
 def test_password_protected_xlsx(work):
     """Excel saves an encrypted .xlsx as an OLE file with EncryptionInfo/EncryptedPackage."""
-    path = write_ole(work / "in" / "locked.xlsx", [
-        ("EncryptionInfo", b"\x04\x00\x04\x00\x40\x00\x00\x00".ljust(4096, b"\x01")),
-        ("EncryptedPackage", bytes(4096)),
-    ])
+    path = write_ole(
+        work / "in" / "locked.xlsx",
+        [
+            ("EncryptionInfo", b"\x04\x00\x04\x00\x40\x00\x00\x00".ljust(4096, b"\x01")),
+            ("EncryptedPackage", bytes(4096)),
+        ],
+    )
     assert_refused(work, path, f"locked.xlsx: {PASSWORD}")
     assert_refused(work, path, f"locked.xlsx: {PASSWORD}", command="send")
 
@@ -297,7 +336,8 @@ def test_password_protected_xlsx(work):
 def test_other_office_file_named_xls(work):
     path = write_ole(work / "in" / "letter.xls", [("WordDocument", bytes(4096))])
     assert_refused(
-        work, path,
+        work,
+        path,
         "letter.xls: is an Office document of another kind (Word, PowerPoint...), not an "
         "Excel workbook; check you picked the right file",
     )
@@ -341,13 +381,15 @@ def test_binary_and_workbook_named_csv(work):
     binary = work / "in" / "data.csv"
     binary.write_bytes(b"Name,Mobile\n\x00\x01\x02\x03garbage\x00\n")
     assert_refused(
-        work, binary,
+        work,
+        binary,
         "data.csv: holds NUL bytes, so it is not a text file; export the sheet again as "
         "CSV, or save it as .xlsx",
     )
     workbook = write_xlsx(work / "in" / "book.csv")
     assert_refused(
-        work, workbook,
+        work,
+        workbook,
         "book.csv: is an Excel workbook, not CSV text; rename it to .xlsx (or .xls) and retry",
     )
 
@@ -383,7 +425,8 @@ def test_unclosed_quote_stops_send(work):
     path = work / "in" / "quotes.csv"
     path.write_text('Name,Mobile\nAsha,9876543210\nRavi,"9876543211\nMeena,9876543212\n')
     assert_refused(
-        work, path,
+        work,
+        path,
         'quotes.csv: line 3: a quote (") opened on this line is never closed; close it or '
         "remove it, then retry",
         command="send",
@@ -399,7 +442,8 @@ def test_50_mb_cell_is_refused_quickly(work):
         fh.write(b"\nMeena,9876543212,ok\n")
     started = time.perf_counter()
     assert_refused(
-        work, path,
+        work,
+        path,
         "huge.csv: line 3, column C: a cell longer than 32,767 characters (Excel's limit); "
         "shorten it and retry",
     )
@@ -411,27 +455,31 @@ def test_cell_over_excel_limit_names_the_cell(work):
     csv_path = work / "in" / "long.csv"
     csv_path.write_text(f"Name,Mobile,Note\nAsha,9876543210,ok\nRavi,9876543211,{note}\n")
     assert_refused(
-        work, csv_path,
+        work,
+        csv_path,
         "long.csv: line 3, column 'Note': a cell of 40,000 characters, over Excel's limit of "
         "32,767; shorten it and retry",
     )
     multiline = work / "in" / "multi.csv"  # lines are short, the quoted cell is not
     multiline.write_text('Name,Mobile,Note\nAsha,9876543210,"' + "n\n" * 20_000 + '"\n')
     assert_refused(
-        work, multiline,
+        work,
+        multiline,
         "multi.csv: line 2, column 'Note': a cell of 40,000 characters, over Excel's limit of "
         "32,767; shorten it and retry",
     )
     header = work / "in" / "header.csv"
     header.write_text(f"Name,Mobile,{note}\nAsha,9876543210,ok\n")
     assert_refused(
-        work, header,
+        work,
+        header,
         "header.csv: header of column C: a cell of 40,000 characters, over Excel's limit of "
         "32,767; shorten it and retry",
     )
     xlsx = write_xlsx(work / "in" / "long.xlsx", strings=strings_xml(note))
     assert_refused(
-        work, xlsx,
+        work,
+        xlsx,
         "long.xlsx: sheet 'Contacts' cell A2 (column 'Name'): a cell of 40,000 characters, "
         "over Excel's limit of 32,767; shorten it and retry",
     )
@@ -442,8 +490,10 @@ def test_10000_columns_work_and_past_excel_limit_is_refused(work):
     wide = work / "in" / "wide.csv"
     extra = [f"F{n}" for n in range(9_998)]
     wide.write_text(
-        ",".join(["Name", "Mobile", *extra]) + "\n"
-        + ",".join(["Asha", "9876543210", *("v" for _ in extra)]) + "\n"
+        ",".join(["Name", "Mobile", *extra])
+        + "\n"
+        + ",".join(["Asha", "9876543210", *("v" for _ in extra)])
+        + "\n"
     )
     table = checked(work, wide)
     assert table.loc[2, "status"] == "ready"
@@ -452,7 +502,8 @@ def test_10000_columns_work_and_past_excel_limit_is_refused(work):
     too_wide = work / "in" / "too_wide.csv"
     too_wide.write_text("Name,Mobile\nAsha,9876543210" + ",v" * 16_383 + "\n")
     assert_refused(
-        work, too_wide,
+        work,
+        too_wide,
         "too_wide.csv: has 16,385 columns, over Excel's limit of 16,384 (column XFD); "
         "remove the extra columns and retry",
     )
@@ -495,12 +546,12 @@ def test_suppress_files_get_the_same_checks(work, bomb_xlsx):
     quotes.write_text('9876543210\n"9876543211\n9876543212\n')
     cases = {
         bomb: f"--suppress file optout.xlsx: part {SHEET_PART} would unpack from 1.0 MiB to "
-              f"1.0 GiB (1,029:1, over the 200:1 limit), as a zip bomb does; refusing it: "
-              f"{RESAVE}",
+        f"1.0 GiB (1,029:1, over the 200:1 limit), as a zip bomb does; refusing it: "
+        f"{RESAVE}",
         dtd: f"--suppress file dnd.xlsx: part {STRINGS_PART} {DTD}; refusing it as unsafe: "
-             f"{RESAVE}",
+        f"{RESAVE}",
         quotes: '--suppress file stop.csv: line 2: a quote (") opened on this line is never '
-                "closed; close it or remove it, then retry",
+        "closed; close it or remove it, then retry",
     }
     for path, message in cases.items():
         before = file_sha256(path)
@@ -515,10 +566,11 @@ def test_dlt_template_csv_with_unclosed_quote(work):
     dlt = work / "in" / "dlt.csv"
     dlt.write_text('id,text\n1001,"Hi {#var#}, thanks\n1002,Bye {#var#}\n')
     assert_refused(
-        work, sheet,
-        f"{dlt} row 2: cannot read the CSV (unexpected end of data); check the quotes on "
-        "that row",
-        "--dlt-template", str(dlt),
+        work,
+        sheet,
+        f"{dlt} row 2: cannot read the CSV (unexpected end of data); check the quotes on that row",
+        "--dlt-template",
+        str(dlt),
     )
 
 
@@ -531,15 +583,21 @@ def test_dlt_template_csv_with_unclosed_quote(work):
     "instead of exiting 2. A sound pre-scan of the sheet XML costs ~2 s per 1M rows; not done.",
 )
 def test_far_apart_cells_do_not_abort_the_process(work):
-    path = write_xlsx(work / "in" / "corners.xlsx", sheet=sheet_xml(
-        '<c r="A2" t="s"><v>2</v></c><c r="XFD1048576"><v>1</v></c>'))
+    path = write_xlsx(
+        work / "in" / "corners.xlsx",
+        sheet=sheet_xml('<c r="A2" t="s"><v>2</v></c><c r="XFD1048576"><v>1</v></c>'),
+    )
 
     def cap_memory():  # runs in the child: fail a huge allocation fast, never swap
         resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
     child = subprocess.run(
         [sys.executable, "-m", "pipeline", "check", str(path), "-t", "template.txt"],
-        cwd=work, capture_output=True, text=True, timeout=120, preexec_fn=cap_memory,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap_memory,
     )
     assert child.returncode == 2, child.stderr[-300:]
     assert child.stderr.startswith("error: corners.xlsx: ")
@@ -557,5 +615,6 @@ def test_ods_is_not_read_its_repeated_cells_can_explode(tmp_path, monkeypatch):
     (tmp_path / "t.txt").write_text("Hi\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["check", "contacts.ods", "-t", "t.txt"])
     assert result.exit_code == 2
-    assert result.stderr == ("error: contacts.ods: not a spreadsheet: use .xlsx, .xlsm, .xls "
-                             "or .csv\n")
+    assert result.stderr == (
+        "error: contacts.ods: not a spreadsheet: use .xlsx, .xlsm, .xls or .csv\n"
+    )

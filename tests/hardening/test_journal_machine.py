@@ -44,8 +44,9 @@ from pipeline.statuses import FINAL, RESULT_COLUMNS
 
 pytestmark = pytest.mark.slow  # ~8 s of stateful runs
 
-IDENTITY = RunIdentity("/data/contacts.xlsx", "Sheet1", "Hi {Name}", "ACMEST", "service",
-                       "textlocal", False)
+IDENTITY = RunIdentity(
+    "/data/contacts.xlsx", "Sheet1", "Hi {Name}", "ACMEST", "service", "textlocal", False
+)
 SHA = "0" * 64
 ROWS = list(range(2, 42))  # source rows 2..41; the sheet starts with the first FIRST of them
 FIRST = 10
@@ -59,8 +60,7 @@ ROW_OF_WIRE = {NUMBERS[r][1:]: r for r in KEYS}
 ACCEPT, REFUSE_FIRST, OMIT_LAST = "accept", "refuse_first", "omit_last"
 UNKNOWN_AFTER, UNKNOWN_BEFORE = "unknown_after_recording", "unknown_before_recording"
 NOT_SENT, PROVIDER_ERROR = "not_sent", "provider_error"
-MODES = [ACCEPT, REFUSE_FIRST, OMIT_LAST, UNKNOWN_AFTER, UNKNOWN_BEFORE, NOT_SENT,
-         PROVIDER_ERROR]
+MODES = [ACCEPT, REFUSE_FIRST, OMIT_LAST, UNKNOWN_AFTER, UNKNOWN_BEFORE, NOT_SENT, PROVIDER_ERROR]
 RETRY = RetryPolicy(attempts=2, base=0.0, cap=0.0)  # one immediate retry after NotSentError
 
 COVERAGE: Counter = Counter()  # rules and modes exercised, checked by the test below
@@ -78,8 +78,11 @@ class FakeProvider:
         accepted = []
         for m in messages:
             message_id = str(1000 + len(self.records))
-            self.records.append(HistoryMessage(message_id, m.number, "77", m.custom, "D",
-                                               "2025-01-02 10:00:00", m.text))
+            self.records.append(
+                HistoryMessage(
+                    message_id, m.number, "77", m.custom, "D", "2025-01-02 10:00:00", m.text
+                )
+            )
             accepted.append(Accepted(m.number, message_id, "77", 1))
         return accepted
 
@@ -103,8 +106,9 @@ class FakeProvider:
             raise OutcomeUnknown("read timed out (fake, recorded)")
         if mode == OMIT_LAST and accepted:
             accepted.pop(messages[-1].number)
-        return BulkResponse(accepted, refused, balance=100, total_cost=len(accepted),
-                            test_mode=False)
+        return BulkResponse(
+            accepted, refused, balance=100, total_cost=len(accepted), test_mode=False
+        )
 
     def history(self, *, min_time=None, max_time=None) -> list[HistoryMessage]:
         return list(self.records)
@@ -163,8 +167,7 @@ class JournalMachine(RuleBasedStateMachine):
 
     def sendable(self) -> bool:
         """A rerun would send something: a row in the sheet never tried, or known not sent."""
-        return any(r not in INVALID and self.model.get(r) in (None, "failed")
-                   for r in self.sheet)
+        return any(r not in INVALID and self.model.get(r) in (None, "failed") for r in self.sheet)
 
     def resumed_frame(self) -> pd.DataFrame:
         """What a rerun starts from: a fresh frame with the journal's outcomes laid over it."""
@@ -190,7 +193,7 @@ class JournalMachine(RuleBasedStateMachine):
     def sheet_grows(self, more: int) -> None:
         """The user appends rows to the sheet before the next run (same job, same journal)."""
         COVERAGE["sheet_grows"] += 1
-        self.sheet = ROWS[:len(self.sheet) + more]
+        self.sheet = ROWS[: len(self.sheet) + more]
 
     @rule()
     def resume(self) -> None:
@@ -199,8 +202,11 @@ class JournalMachine(RuleBasedStateMachine):
         self.resumed_frame()
 
     @precondition(sendable)
-    @rule(script=st.lists(st.sampled_from(MODES), min_size=1, max_size=4),
-          chunk_size=st.integers(1, 4), limit=st.none() | st.integers(1, 6))
+    @rule(
+        script=st.lists(st.sampled_from(MODES), min_size=1, max_size=4),
+        chunk_size=st.integers(1, 4),
+        limit=st.none() | st.integers(1, 6),
+    )
     def send(self, script: list[str], chunk_size: int, limit: int | None) -> None:
         """A rerun: resume, then send_ready, the provider answering as `script` says."""
         COVERAGE["send"] += 1
@@ -245,15 +251,20 @@ class JournalMachine(RuleBasedStateMachine):
         held = self.provider.recorded_rows()
         sent = [r for r in unknown if held[r]]
         assert (found.checked, found.sent, found.failed, found.still_unknown) == (
-            len(unknown), len(sent), len(unknown) - len(sent), 0)
+            len(unknown),
+            len(sent),
+            len(unknown) - len(sent),
+            0,
+        )
         for r in unknown:
             self.model[r] = "sent" if held[r] else "failed"
         self.open()
 
     # -- the send, predicted ----------------------------------------------------------------
 
-    def _send(self, frame: pd.DataFrame, script: list[str], chunk_size: int,
-              limit: int | None) -> None:
+    def _send(
+        self, frame: pd.DataFrame, script: list[str], chunk_size: int, limit: int | None
+    ) -> None:
         assert self.journal is not None
         resumed = frame["status"].to_dict()
         ready = frame.index[frame["status"] == "ready"].tolist()
@@ -265,7 +276,7 @@ class JournalMachine(RuleBasedStateMachine):
         expected_frame: dict[int, str] = dict.fromkeys(over_limit, "failed")
         stopped, attempted = False, 0
         for start in range(0, len(going), chunk_size):
-            chunk = going[start:start + chunk_size]
+            chunk = going[start : start + chunk_size]
             if stopped:
                 expected_frame.update(dict.fromkeys(chunk, "failed"))  # never started
                 continue
@@ -292,9 +303,15 @@ class JournalMachine(RuleBasedStateMachine):
                 expected_frame[r] = status
         before = len(self.provider.requests)
         self.provider.script = list(script)
-        result = send_ready(frame, self.provider, self.journal, self.run_id,  # type: ignore
-                            SendSettings(sender="ACMEST", chunk_size=chunk_size, limit=limit,
-                                         concurrency=1, retry=RETRY))
+        result = send_ready(
+            frame,
+            self.provider,
+            self.journal,
+            self.run_id,  # type: ignore
+            SendSettings(
+                sender="ACMEST", chunk_size=chunk_size, limit=limit, concurrency=1, retry=RETRY
+            ),
+        )
         assert self.provider.requests[before:] == expected_requests
         assert bool(result.stopped) == stopped
         assert result.attempted == attempted
@@ -308,8 +325,9 @@ class JournalMachine(RuleBasedStateMachine):
         """Every message row's status, read straight from the file (not through Journal)."""
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         try:
-            rows = db.execute("SELECT row_key, COUNT(*), MIN(status) FROM messages "
-                              "GROUP BY row_key").fetchall()
+            rows = db.execute(
+                "SELECT row_key, COUNT(*), MIN(status) FROM messages GROUP BY row_key"
+            ).fetchall()
         finally:
             db.close()
         assert all(count == 1 for _, count, _ in rows), "a row journalled twice"
@@ -327,7 +345,8 @@ class JournalMachine(RuleBasedStateMachine):
         assert "sending" not in self.statuses_on_disk()  # no chunk is left in flight
         entries = self.journal.entries(self.run_id)
         assert {e.row_key: e.status for e in entries.values()} == {
-            KEYS[r]: s for r, s in self.model.items()}
+            KEYS[r]: s for r, s in self.model.items()
+        }
 
     @invariant()
     def what_the_provider_holds_is_sent_or_unknown(self) -> None:
@@ -342,12 +361,27 @@ class JournalMachine(RuleBasedStateMachine):
 
 def test_the_journal_never_sends_a_row_twice_whatever_happens():
     COVERAGE.clear()
-    run_state_machine_as_test(JournalMachine, settings=settings(
-        max_examples=80, stateful_step_count=30, derandomize=True, database=None,
-        deadline=None, suppress_health_check=[HealthCheck.too_slow]))
+    run_state_machine_as_test(
+        JournalMachine,
+        settings=settings(
+            max_examples=80,
+            stateful_step_count=30,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
     # Every rule and every provider behaviour was exercised, not just the easy ones.
-    wanted = {"resume", "send", "provider_goes_down", "reconcile", "sheet_grows",
-              "crash after the request left", "crash before the request left",
-              *(f"mode {m}" for m in MODES)}
+    wanted = {
+        "resume",
+        "send",
+        "provider_goes_down",
+        "reconcile",
+        "sheet_grows",
+        "crash after the request left",
+        "crash before the request left",
+        *(f"mode {m}" for m in MODES),
+    }
     assert wanted <= set(COVERAGE), wanted - set(COVERAGE)
     assert min(COVERAGE[k] for k in wanted) >= 5, COVERAGE

@@ -38,8 +38,10 @@ from pipeline.sandbox.server import Faults, SandboxServer
 from pipeline.sending.journal import Journal, Outcome, Pending, RunIdentity
 
 REPO = Path(__file__).resolve().parents[2]
-UMASK_0 = ("import os, runpy; os.umask(0); "
-           "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)")
+UMASK_0 = (
+    "import os, runpy; os.umask(0); "
+    "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)"
+)
 
 
 def child_env() -> dict[str, str]:
@@ -49,8 +51,15 @@ def child_env() -> dict[str, str]:
 def cli(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     """`smsbatch ARGS` in a subprocess started with umask 000 (files must not rely on it)."""
     kwargs.setdefault("stdin", subprocess.DEVNULL)
-    return subprocess.run([sys.executable, "-c", UMASK_0, *args], cwd=cwd, env=child_env(),
-                          capture_output=True, text=True, timeout=120, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-c", UMASK_0, *args],
+        cwd=cwd,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kwargs,
+    )
 
 
 def mode(path: Path) -> int:
@@ -65,6 +74,7 @@ def workdir(tmp_path):
 
 
 # -- logs ---------------------------------------------------------------------------------
+
 
 def personal_data(results_path: Path) -> tuple[set[str], set[str]]:
     """The sheet's numbers (as the 10 national digits) and every rendered message and name."""
@@ -87,15 +97,40 @@ def assert_no_personal_data(text: str, numbers: set[str], texts: set[str]) -> No
 
 @pytest.mark.slow
 def test_a_verbose_send_logs_no_number_and_no_message(workdir):
-    with SandboxServer(workdir / "sandbox.sqlite",
-                       faults=Faults(drop_every=2, error_every=3)) as server:
-        sent = cli(workdir, "-v", "send", "input/contacts.xlsx", "-t", "input/template.txt",
-                   "--base-url", server.url, "--chunk-size", "4", "--concurrency", "1",
-                   "--journal", "out/journal.sqlite", "--out", "out/results.xlsx")
-        settled = cli(workdir, "-v", "reconcile", "--base-url", server.url,
-                      "--journal", "out/journal.sqlite")
-        status = cli(workdir, "-v", "status", "out/results.xlsx", "--base-url", server.url,
-                     "--journal", "out/journal.sqlite")
+    with SandboxServer(
+        workdir / "sandbox.sqlite", faults=Faults(drop_every=2, error_every=3)
+    ) as server:
+        sent = cli(
+            workdir,
+            "-v",
+            "send",
+            "input/contacts.xlsx",
+            "-t",
+            "input/template.txt",
+            "--base-url",
+            server.url,
+            "--chunk-size",
+            "4",
+            "--concurrency",
+            "1",
+            "--journal",
+            "out/journal.sqlite",
+            "--out",
+            "out/results.xlsx",
+        )
+        settled = cli(
+            workdir, "-v", "reconcile", "--base-url", server.url, "--journal", "out/journal.sqlite"
+        )
+        status = cli(
+            workdir,
+            "-v",
+            "status",
+            "out/results.xlsx",
+            "--base-url",
+            server.url,
+            "--journal",
+            "out/journal.sqlite",
+        )
     assert (sent.returncode, settled.returncode, status.returncode) == (0, 0, 0), sent.stderr
     numbers, texts = personal_data(workdir / "out" / "results.xlsx")
     assert (len(numbers), len(texts)) == (35, 77)  # the check has something to find
@@ -128,8 +163,13 @@ main(["-v", "leak"])
 
 
 def test_the_cli_log_setup_masks_numbers_from_any_logger():
-    proc = subprocess.run([sys.executable, "-c", LEAKY_COMMAND], capture_output=True,
-                          text=True, timeout=60, env=child_env())
+    proc = subprocess.run(
+        [sys.executable, "-c", LEAKY_COMMAND],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_env(),
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
     assert lines[:4] == [
@@ -157,43 +197,60 @@ def test_masking_filter_rewrites_message_args_and_traceback():
     finally:
         log.removeHandler(handler)
     lines = stream.getvalue().splitlines()
-    assert lines[:2] == ["to +91******3210 (3 rows)",
-                         "id 1151346216, batch 123456789, already +91******3210"]
+    assert lines[:2] == [
+        "to +91******3210 (3 rows)",
+        "id 1151346216, batch 123456789, already +91******3210",
+    ]
     assert lines[2] == "here" and lines[3] == "Stack (most recent call last):"
 
 
-@pytest.mark.parametrize(("text", "masked"), [
-    ("+919876543210", "+91******3210"),
-    ("919876543210", "+91******3210"),
-    ("9876543210", "+91******3210"),
-    ("09876543210", "+91******3210"),
-    ("+91 98765 43210", "+91******3210"),
-    ("+91-98765-43210", "+91******3210"),
-    ("98765 43210", "+91******3210"),
-    ("1151346216", "1151346216"),  # a message id: not a mobile number
-    ("12345678901234", "12345678901234"),  # part of a longer run of digits
-    ("98765432101", "98765432101"),
-    ("+91******3210", "+91******3210"),
-])
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("+919876543210", "+91******3210"),
+        ("919876543210", "+91******3210"),
+        ("9876543210", "+91******3210"),
+        ("09876543210", "+91******3210"),
+        ("+91 98765 43210", "+91******3210"),
+        ("+91-98765-43210", "+91******3210"),
+        ("98765 43210", "+91******3210"),
+        ("1151346216", "1151346216"),  # a message id: not a mobile number
+        ("12345678901234", "12345678901234"),  # part of a longer run of digits
+        ("98765432101", "98765432101"),
+        ("+91******3210", "+91******3210"),
+    ],
+)
 def test_mask_text(text, masked):
     assert mask_text(text) == masked
 
 
 # -- file modes -----------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_every_file_a_send_creates_is_owner_only_even_under_umask_000(workdir, state_dir):
-    sent = cli(workdir, "send", "input/contacts.xlsx", "-t", "input/template.txt",
-               "--journal", "out/journal.sqlite", "--out", "out/results.xlsx")
+    sent = cli(
+        workdir,
+        "send",
+        "input/contacts.xlsx",
+        "-t",
+        "input/template.txt",
+        "--journal",
+        "out/journal.sqlite",
+        "--out",
+        "out/results.xlsx",
+    )
     status = cli(workdir, "status", "out/results.xlsx", "--journal", "out/journal.sqlite")
     assert (sent.returncode, status.returncode) == (0, 0), sent.stderr + status.stderr
-    files = sorted(p.relative_to(workdir).as_posix() for p in workdir.rglob("*")
-                   if p.is_file() and "input" not in p.parts)
+    files = sorted(
+        p.relative_to(workdir).as_posix()
+        for p in workdir.rglob("*")
+        if p.is_file() and "input" not in p.parts
+    )
     # No temp file left behind, and every file there is 0600.
     assert files == ["out/journal.sqlite", "out/results.xlsx"]
     assert {f: oct(mode(workdir / f)) for f in files} == {f: "0o600" for f in files}
-    state = sorted(p.relative_to(state_dir).as_posix() for p in state_dir.rglob("*")
-                   if p.is_file())
+    state = sorted(p.relative_to(state_dir).as_posix() for p in state_dir.rglob("*") if p.is_file())
     assert [f for f in state if not f.startswith("locks/")] == ["sandbox/outbox.sqlite"]
     assert {f: oct(mode(state_dir / f)) for f in state} == {f: "0o600" for f in state}
 
@@ -205,14 +262,20 @@ def test_open_outbox_and_journal_with_their_wal_files_are_owner_only(tmp_path):
             with TextlocalClient("any-key", server.url) as client:
                 client.send_bulk([Outgoing("919876543210", "Hi")], sender="TXTLCL")
             box = sorted((tmp_path / "box").iterdir())
-            assert [p.name for p in box] == ["outbox.sqlite", "outbox.sqlite-shm",
-                                             "outbox.sqlite-wal"]
+            assert [p.name for p in box] == [
+                "outbox.sqlite",
+                "outbox.sqlite-shm",
+                "outbox.sqlite-wal",
+            ]
             assert [oct(mode(p)) for p in box] == ["0o600"] * 3
         with Journal.open(tmp_path / "j" / "journal.sqlite") as journal:
             journal.begin_run(identity("a.csv"), "sha")
             files = sorted((tmp_path / "j").iterdir())
-            assert [p.name for p in files] == ["journal.sqlite", "journal.sqlite-shm",
-                                               "journal.sqlite-wal"]
+            assert [p.name for p in files] == [
+                "journal.sqlite",
+                "journal.sqlite-shm",
+                "journal.sqlite-wal",
+            ]
             assert [oct(mode(p)) for p in files] == ["0o600"] * 3
     finally:
         os.umask(old)
@@ -234,8 +297,9 @@ def journal_send(journal: Journal, name: str, numbers: list[str]) -> None:
     run = journal.begin_run(identity(name), "sha")
     rows = [Pending(f"key-{n}", i + 2, n) for i, n in enumerate(numbers)]
     chunk_id, _ = journal.start_chunk(run.id, rows)
-    journal.finish_chunk(run.id, chunk_id, [Outcome(p.row_key, "sent", None, "1", "2")
-                                            for p in rows], "answered")
+    journal.finish_chunk(
+        run.id, chunk_id, [Outcome(p.row_key, "sent", None, "1", "2") for p in rows], "answered"
+    )
 
 
 @pytest.fixture
@@ -248,21 +312,30 @@ def stores(tmp_path):
         journal_send(journal, "mixed.csv", NEW_NUMBERS)  # the run stays, its old chunk goes
     with sqlite3.connect(journal_path) as db:
         olds = ",".join("?" * len(OLD_NUMBERS))
-        db.execute(f"UPDATE messages SET updated_at = ? WHERE number IN ({olds})",
-                   (LONG_AGO, *OLD_NUMBERS))
-        db.execute("UPDATE chunks SET started_at = ?, finished_at = ? WHERE id IN (1, 2)",
-                   (LONG_AGO, LONG_AGO))
-        db.execute("UPDATE runs SET updated_at = ?, created_at = ? WHERE id = 1",
-                   (LONG_AGO, LONG_AGO))
+        db.execute(
+            f"UPDATE messages SET updated_at = ? WHERE number IN ({olds})", (LONG_AGO, *OLD_NUMBERS)
+        )
+        db.execute(
+            "UPDATE chunks SET started_at = ?, finished_at = ? WHERE id IN (1, 2)",
+            (LONG_AGO, LONG_AGO),
+        )
+        db.execute(
+            "UPDATE runs SET updated_at = ?, created_at = ? WHERE id = 1", (LONG_AGO, LONG_AGO)
+        )
     db.close()
     with SandboxServer(outbox_path) as server, TextlocalClient("k-123456", server.url) as tl:
         tl.send_bulk([Outgoing(n[1:], OLD_TEXT) for n in OLD_NUMBERS], sender="TXTLCL")
         tl.send_bulk([Outgoing(n[1:], NEW_TEXT) for n in NEW_NUMBERS], sender="TXTLCL")
     with sqlite3.connect(outbox_path) as db:
-        db.execute("UPDATE messages SET created_at = '2020-01-01T04:30:00+00:00' "
-                   "WHERE message = ?", (OLD_TEXT,))
-        db.execute("UPDATE batches SET created_at = '2020-01-01T04:30:00+00:00' "
-                   "WHERE id IN (SELECT batch_id FROM messages WHERE message = ?)", (OLD_TEXT,))
+        db.execute(
+            "UPDATE messages SET created_at = '2020-01-01T04:30:00+00:00' WHERE message = ?",
+            (OLD_TEXT,),
+        )
+        db.execute(
+            "UPDATE batches SET created_at = '2020-01-01T04:30:00+00:00' "
+            "WHERE id IN (SELECT batch_id FROM messages WHERE message = ?)",
+            (OLD_TEXT,),
+        )
     db.close()
     return journal_path, outbox_path
 
@@ -274,8 +347,16 @@ def file_bytes(path: Path) -> bytes:
 
 
 def purge_args(journal: Path, outbox: Path, *extra: str) -> list[str]:
-    return ["purge", "--older-than", "30d", "--journal", str(journal), "--outbox", str(outbox),
-            *extra]
+    return [
+        "purge",
+        "--older-than",
+        "30d",
+        "--journal",
+        str(journal),
+        "--outbox",
+        str(outbox),
+        *extra,
+    ]
 
 
 PLAN = """\
@@ -296,11 +377,15 @@ def test_purge_erases_old_rows_from_the_files_and_keeps_new_ones(stores, tmp_pat
 
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines(keepends=True)
-    assert re.fullmatch(r"Records older than 30d \(last changed before "
-                        r"\d{4}-\d\d-\d\d \d\d:\d\d[+-]\d\d:\d\d\):\n", lines[0])
+    assert re.fullmatch(
+        r"Records older than 30d \(last changed before "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d[+-]\d\d:\d\d\):\n",
+        lines[0],
+    )
     assert "".join(lines[1:]) == PLAN.format(journal=journal, outbox=outbox) + (
         "Deleted from the journal: 3 messages, 2 chunks, 1 runs; sandbox outbox: 3 messages, "
-        "3 batches.\nThe files were compacted: the deleted records are gone from disk.\n")
+        "3 batches.\nThe files were compacted: the deleted records are gone from disk.\n"
+    )
     with sqlite3.connect(journal) as db:
         assert sorted(r[0] for r in db.execute("SELECT number FROM messages")) == NEW_NUMBERS
         assert [r[0] for r in db.execute("SELECT id FROM chunks")] == [3]
@@ -308,7 +393,8 @@ def test_purge_erases_old_rows_from_the_files_and_keeps_new_ones(stores, tmp_pat
     db.close()
     with sqlite3.connect(outbox) as db:
         assert sorted(r[0] for r in db.execute("SELECT number FROM messages")) == [
-            n[1:] for n in NEW_NUMBERS]
+            n[1:] for n in NEW_NUMBERS
+        ]
         assert db.execute("SELECT count(*) FROM batches").fetchone()[0] == 2
     db.close()
     after_j, after_o = file_bytes(journal), file_bytes(outbox)
@@ -325,9 +411,14 @@ def run_on_a_terminal(args: list[str], answer: bytes, cwd: Path) -> tuple[int, s
     """Run smsbatch with a pseudo-terminal as stdin (the prompt is answered there)."""
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=cwd,
-                                stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=child_env())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", *args],
+            cwd=cwd,
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=child_env(),
+        )
         os.write(leader, answer)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -338,8 +429,10 @@ def run_on_a_terminal(args: list[str], answer: bytes, cwd: Path) -> tuple[int, s
 
 def count_rows(journal: Path, outbox: Path) -> tuple[int, int]:
     with sqlite3.connect(journal) as a, sqlite3.connect(outbox) as b:
-        counts = (a.execute("SELECT count(*) FROM messages").fetchone()[0],
-                  b.execute("SELECT count(*) FROM messages").fetchone()[0])
+        counts = (
+            a.execute("SELECT count(*) FROM messages").fetchone()[0],
+            b.execute("SELECT count(*) FROM messages").fetchone()[0],
+        )
     a.close()
     b.close()
     return counts
@@ -349,8 +442,9 @@ def test_purge_asks_first_and_no_deletes_nothing(stores, tmp_path):
     journal, outbox = stores
     code, output = run_on_a_terminal(purge_args(journal, outbox), b"n\n", tmp_path)
     assert code == 1
-    assert output.endswith(PLAN.format(journal=journal, outbox=outbox)
-                           + "Delete them? [y/N]: Nothing deleted.\n")
+    assert output.endswith(
+        PLAN.format(journal=journal, outbox=outbox) + "Delete them? [y/N]: Nothing deleted.\n"
+    )
     assert count_rows(journal, outbox) == (5, 5)
 
 
@@ -366,8 +460,10 @@ def test_purge_without_a_terminal_refuses_unless_yes(stores, tmp_path):
     journal, outbox = stores
     proc = cli(tmp_path, *purge_args(journal, outbox))
     assert proc.returncode == 2
-    assert proc.stderr == ("error: purge asks before deleting and there is no terminal to ask "
-                           "on: rerun with --yes to delete without asking\n")
+    assert proc.stderr == (
+        "error: purge asks before deleting and there is no terminal to ask "
+        "on: rerun with --yes to delete without asking\n"
+    )
     assert proc.stdout.endswith(PLAN.format(journal=journal, outbox=outbox))
     assert count_rows(journal, outbox) == (5, 5)
 
@@ -377,34 +473,45 @@ def test_purge_refuses_while_a_send_holds_the_journal(stores, tmp_path):
     with Journal.open(journal):  # as a running send does
         proc = cli(tmp_path, *purge_args(journal, outbox, "--yes"))
     assert proc.returncode == 2
-    assert proc.stderr == (f"error: {journal}: a send (or another smsbatch command) is using "
-                           "this journal; purge after it finishes\n")
+    assert proc.stderr == (
+        f"error: {journal}: a send (or another smsbatch command) is using "
+        "this journal; purge after it finishes\n"
+    )
     assert proc.stdout == ""
     assert count_rows(journal, outbox) == (5, 5)
 
 
 @pytest.mark.parametrize("age", ["30", "d", "0d", "1y", "-1d", "1.5h", "30 days", ""])
 def test_a_bad_age_is_one_line_and_exit_2(tmp_path, age):
-    result = CliRunner().invoke(main, ["purge", "--older-than", age, "--journal",
-                                       str(tmp_path / "none.sqlite")])
+    result = CliRunner().invoke(
+        main, ["purge", "--older-than", age, "--journal", str(tmp_path / "none.sqlite")]
+    )
     assert result.exit_code == 2
     assert result.stderr == (
         f"error: --older-than {age!r} is not an age: give a whole number of at least 1 and a "
-        "unit, s (seconds), m (minutes), h (hours), d (days) or w (weeks), e.g. 30d\n")
+        "unit, s (seconds), m (minutes), h (hours), d (days) or w (weeks), e.g. 30d\n"
+    )
 
 
-@pytest.mark.parametrize(("text", "age"), [
-    ("30d", timedelta(days=30)), ("12h", timedelta(hours=12)),
-    ("90m", timedelta(minutes=90)), ("2w", timedelta(weeks=2)), (" 1d ", timedelta(days=1)),
-])
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("30d", timedelta(days=30)),
+        ("12h", timedelta(hours=12)),
+        ("90m", timedelta(minutes=90)),
+        ("2w", timedelta(weeks=2)),
+        (" 1d ", timedelta(days=1)),
+    ],
+)
 def test_parse_age(text, age):
     assert parse_age(text) == age
 
 
 def test_nothing_old_enough_deletes_nothing_and_asks_nothing(stores, tmp_path):
     journal, outbox = stores
-    result = CliRunner().invoke(main, purge_args(journal, outbox)[:2] + [
-        "9999w", *purge_args(journal, outbox)[3:]])
+    result = CliRunner().invoke(
+        main, purge_args(journal, outbox)[:2] + ["9999w", *purge_args(journal, outbox)[3:]]
+    )
     assert result.exit_code == 0
     assert re.fullmatch(r"Nothing older than 9999w \(before .*\) to purge\.\n", result.stdout)
     assert count_rows(journal, outbox) == (5, 5)
@@ -414,8 +521,10 @@ def test_default_paths_that_do_not_exist_are_skipped(tmp_path, monkeypatch, stat
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["purge", "--older-than", "30d"])
     assert result.exit_code == 0
-    assert result.stdout == (f"Nothing to purge: no journal at {state_dir}/journal.sqlite and "
-                             f"no sandbox outbox at {state_dir}/sandbox/outbox.sqlite.\n")
+    assert result.stdout == (
+        f"Nothing to purge: no journal at {state_dir}/journal.sqlite and "
+        f"no sandbox outbox at {state_dir}/sandbox/outbox.sqlite.\n"
+    )
     assert list(tmp_path.iterdir()) == [] and list(state_dir.iterdir()) == []
 
 
@@ -432,9 +541,11 @@ def test_the_cutoff_compares_instants_across_utc_offsets(tmp_path):
     with Journal.open(path) as journal:
         journal_send(journal, "a.csv", ["+919800000001", "+919800000002", "+919800000003"])
     now = datetime(2025, 3, 31, 12, 0, tzinfo=UTC)  # cutoff: 2025-03-01 12:00 UTC
-    stamps = {"+919800000001": "2025-03-01T17:29:00+05:30",  # 11:59 UTC: goes
-              "+919800000002": "2025-03-01T17:31:00+05:30",  # 12:01 UTC: stays
-              "+919800000003": "2025-03-01T11:59:59+00:00"}  # goes
+    stamps = {
+        "+919800000001": "2025-03-01T17:29:00+05:30",  # 11:59 UTC: goes
+        "+919800000002": "2025-03-01T17:31:00+05:30",  # 12:01 UTC: stays
+        "+919800000003": "2025-03-01T11:59:59+00:00",
+    }  # goes
     with sqlite3.connect(path) as db:
         for number, stamp in stamps.items():
             db.execute("UPDATE messages SET updated_at = ? WHERE number = ?", (stamp, number))
@@ -453,8 +564,12 @@ def test_the_library_asks_through_confirm_and_a_no_is_cancelled(stores):
     journal, outbox = stores
     seen = []
     with pytest.raises(Cancelled, match="nothing was deleted"):
-        purge(timedelta(days=30), journal=journal, outbox=outbox,
-              confirm=lambda plan: seen.append(plan.counts) or False)
+        purge(
+            timedelta(days=30),
+            journal=journal,
+            outbox=outbox,
+            confirm=lambda plan: seen.append(plan.counts) or False,
+        )
     assert [(c.journal_messages, c.outbox_messages, c.total) for c in seen] == [(3, 3, 12)]
     assert count_rows(journal, outbox) == (5, 5)
     with pytest.raises(InputError, match="no sandbox outbox here"):
@@ -472,8 +587,11 @@ def test_purging_a_large_journal_takes_seconds(tmp_path):
         db.executemany(
             "INSERT INTO messages (run_id, row_key, source_row, number, status, updated_at) "
             "VALUES (?, ?, ?, ?, 'sent', ?)",
-            ((run.id, f"k{i}", i, f"+9198{i:08d}", LONG_AGO if i % 2 else "2999-01-01T00:00:00")
-             for i in range(200_000)))
+            (
+                (run.id, f"k{i}", i, f"+9198{i:08d}", LONG_AGO if i % 2 else "2999-01-01T00:00:00")
+                for i in range(200_000)
+            ),
+        )
     db.close()
     started = time.perf_counter()
     report = purge(timedelta(days=30), journal=path)
@@ -482,6 +600,7 @@ def test_purging_a_large_journal_takes_seconds(tmp_path):
 
 
 # -- .env -----------------------------------------------------------------------------------
+
 
 def test_env_is_git_ignored_and_env_example_documents_the_variables():
     git = shutil.which("git")
@@ -494,5 +613,8 @@ def test_env_is_git_ignored_and_env_example_documents_the_variables():
         assert ".env" in patterns and "!.env.example" not in patterns
     example = (REPO / ".env.example").read_text()
     assigned = dict(re.findall(r"^#? ?(TEXTLOCAL_[A-Z_]+)=(.*)$", example, flags=re.M))
-    assert assigned == {"TEXTLOCAL_API_KEY": "", "TEXTLOCAL_SENDER": "",
-                        "TEXTLOCAL_BASE_URL": ""}  # documented, and no real value in it
+    assert assigned == {
+        "TEXTLOCAL_API_KEY": "",
+        "TEXTLOCAL_SENDER": "",
+        "TEXTLOCAL_BASE_URL": "",
+    }  # documented, and no real value in it

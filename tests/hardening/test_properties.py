@@ -22,8 +22,9 @@ from pipeline.merge.template import MissingValue, Placeholder, parse_template
 from pipeline.sms import gsm as encoding
 from pipeline.sms import phones
 
-DETERMINISTIC = settings(derandomize=True, database=None, deadline=None,
-                         suppress_health_check=[HealthCheck.too_slow])
+DETERMINISTIC = settings(
+    derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 E164 = re.compile(r"^\+91[6-9]\d{9}$", re.ASCII)
 
 # ============================================================================================
@@ -34,8 +35,16 @@ SEPARATORS = [" ", "\u00a0", "\t", "-", ".", "(", ")"]
 PREFIXES = ["", "+91", "91", "0", "0091", "091"]
 # What explain() may answer: the reasons of docs/contract.md, "Phone numbers", among them "not
 # a mobile number" (toll-free, premium, unassigned ranges) and Excel's scientific notation.
-REASONS = ("empty", "too short", "too long", "landline", "not an Indian number",
-           "not a number", "not a mobile number", "scientific notation")
+REASONS = (
+    "empty",
+    "too short",
+    "too long",
+    "landline",
+    "not an Indian number",
+    "not a number",
+    "not a mobile number",
+    "scientific notation",
+)
 
 national_numbers = st.from_regex(r"[6-9][0-9]{9}", fullmatch=True)
 
@@ -45,8 +54,11 @@ def phone_like_text(draw: st.DrawFn) -> str:
     """Text made of the pieces numbers are typed with: digits, prefixes, separators, noise."""
     pieces = st.one_of(
         st.from_regex(r"[0-9]{1,12}", fullmatch=True),
-        st.sampled_from(PREFIXES + SEPARATORS + ["+", ".0", "e+11", ",", "/", "x", "\n",
-                                                 "\u0969", "\uff19", "E"]),
+        st.sampled_from(
+            PREFIXES
+            + SEPARATORS
+            + ["+", ".0", "e+11", ",", "/", "x", "\n", "\u0969", "\uff19", "E"]
+        ),
     )
     return "".join(draw(st.lists(pieces, max_size=8)))
 
@@ -63,8 +75,20 @@ any_cell = st.one_of(
     st.decimals(allow_nan=True, allow_infinity=True),
     st.binary(max_size=12),
     st.dates(),
-    st.sampled_from([pd.NA, pd.NaT, np.nan, np.float64("inf"), np.int64(9876543210),
-                     np.float64(919876543210.0), np.datetime64("NaT"), [], {}, object]),
+    st.sampled_from(
+        [
+            pd.NA,
+            pd.NaT,
+            np.nan,
+            np.float64("inf"),
+            np.int64(9876543210),
+            np.float64(919876543210.0),
+            np.datetime64("NaT"),
+            [],
+            {},
+            object,
+        ]
+    ),
 )
 
 
@@ -143,12 +167,15 @@ def test_accepted_exactly_when_phonenumbers_says_mobile(case):
         assert phones.explain(value) == "landline"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("98765.00000", "+919876500000"),
-    ("+91 98765.00000", "+919876500000"),
-    ("0091.98765.00000", "+919876500000"),
-    ("987.654.0000", "+919876540000"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("98765.00000", "+919876500000"),
+        ("+91 98765.00000", "+919876500000"),
+        ("0091.98765.00000", "+919876500000"),
+        ("987.654.0000", "+919876540000"),
+    ],
+)
 def test_a_dot_before_a_final_group_of_zeros_is_a_separator(text, expected):
     assert phones.normalise(text) == expected
 
@@ -159,7 +186,8 @@ def test_a_dot_before_a_final_group_of_zeros_is_a_separator(text, expected):
 
 header_text = st.text(
     alphabet=st.sampled_from(list("AbcXyz019 .:-_%/#&'\"") + ["\u0928", "\u093e", "é"]),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 ).filter(lambda h: h.strip() != "")
 
 literal_piece = st.one_of(
@@ -168,11 +196,11 @@ literal_piece = st.one_of(
 )
 
 # Values rendered "as the user sees them", with their expected text (None = empty cell).
-money = st.integers(-10**11, 10**11).map(lambda k: k / 100)
+money = st.integers(-(10**11), 10**11).map(lambda k: k / 100)
 cell_values = st.one_of(
     st.text(max_size=10),
     st.sampled_from(["", "   ", "\t"]),
-    st.integers(-10**20, 10**20),
+    st.integers(-(10**20), 10**20),
     money,
     st.dates(),
     st.datetimes(),
@@ -197,8 +225,10 @@ def shown(value: object) -> str | None:
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0, 0):
             return value.date().isoformat()
-        return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
-                f"{value.hour:02d}:{value.minute:02d}")
+        return (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+            f"{value.hour:02d}:{value.minute:02d}"
+        )
     if isinstance(value, dt.date):
         return value.isoformat()
     raise AssertionError(f"no expectation for {value!r}")
@@ -207,8 +237,7 @@ def shown(value: object) -> str | None:
 @st.composite
 def templates(draw: st.DrawFn, *, specs: bool):
     """(headers, template text, intended parts: literal str | (header, spec), columns, n)."""
-    headers = draw(st.lists(header_text, min_size=1, max_size=5,
-                            unique_by=lambda h: h.strip()))
+    headers = draw(st.lists(header_text, min_size=1, max_size=5, unique_by=lambda h: h.strip()))
     parts: list[object] = []
     text = []
     for _ in range(draw(st.integers(0, 7))):
@@ -218,8 +247,11 @@ def templates(draw: st.DrawFn, *, specs: bool):
             parts.append(piece.replace("{{", "{").replace("}}", "}"))
         else:
             header = draw(st.sampled_from(headers))
-            spec = draw(st.sampled_from([None, ".2f", ">8", ",", "d", "%Y-%m", "%H:%M", ".3",
-                                         "05"])) if specs else None
+            spec = (
+                draw(st.sampled_from([None, ".2f", ">8", ",", "d", "%Y-%m", "%H:%M", ".3", "05"]))
+                if specs
+                else None
+            )
             pad = draw(st.sampled_from(["", " "]))
             inner = header.strip() if spec is None else f"{header.strip()}:{spec}"
             text.append("{" + pad + inner + pad + "}")
@@ -295,28 +327,89 @@ def test_vectorised_render_equals_render_row(case):
 # row = low nibble); 0x1B is the escape to the extension table, not a character. 0x09 is the
 # capital C-cedilla the ETSI table shows.
 _GSM_TABLE = {
-    0x00: "@", 0x01: "\u00a3", 0x02: "$", 0x03: "\u00a5", 0x04: "\u00e8", 0x05: "\u00e9",
-    0x06: "\u00f9", 0x07: "\u00ec", 0x08: "\u00f2", 0x09: "\u00c7", 0x0A: "\n",
-    0x0B: "\u00d8", 0x0C: "\u00f8", 0x0D: "\r", 0x0E: "\u00c5", 0x0F: "\u00e5",
-    0x10: "\u0394", 0x11: "_", 0x12: "\u03a6", 0x13: "\u0393", 0x14: "\u039b",
-    0x15: "\u03a9", 0x16: "\u03a0", 0x17: "\u03a8", 0x18: "\u03a3", 0x19: "\u0398",
-    0x1A: "\u039e", 0x1C: "\u00c6", 0x1D: "\u00e6", 0x1E: "\u00df", 0x1F: "\u00c9",
-    0x20: " ", 0x21: "!", 0x22: '"', 0x23: "#", 0x24: "\u00a4", 0x25: "%", 0x26: "&",
-    0x27: "'", 0x28: "(", 0x29: ")", 0x2A: "*", 0x2B: "+", 0x2C: ",", 0x2D: "-", 0x2E: ".",
+    0x00: "@",
+    0x01: "\u00a3",
+    0x02: "$",
+    0x03: "\u00a5",
+    0x04: "\u00e8",
+    0x05: "\u00e9",
+    0x06: "\u00f9",
+    0x07: "\u00ec",
+    0x08: "\u00f2",
+    0x09: "\u00c7",
+    0x0A: "\n",
+    0x0B: "\u00d8",
+    0x0C: "\u00f8",
+    0x0D: "\r",
+    0x0E: "\u00c5",
+    0x0F: "\u00e5",
+    0x10: "\u0394",
+    0x11: "_",
+    0x12: "\u03a6",
+    0x13: "\u0393",
+    0x14: "\u039b",
+    0x15: "\u03a9",
+    0x16: "\u03a0",
+    0x17: "\u03a8",
+    0x18: "\u03a3",
+    0x19: "\u0398",
+    0x1A: "\u039e",
+    0x1C: "\u00c6",
+    0x1D: "\u00e6",
+    0x1E: "\u00df",
+    0x1F: "\u00c9",
+    0x20: " ",
+    0x21: "!",
+    0x22: '"',
+    0x23: "#",
+    0x24: "\u00a4",
+    0x25: "%",
+    0x26: "&",
+    0x27: "'",
+    0x28: "(",
+    0x29: ")",
+    0x2A: "*",
+    0x2B: "+",
+    0x2C: ",",
+    0x2D: "-",
+    0x2E: ".",
     0x2F: "/",
     **{0x30 + d: str(d) for d in range(10)},
-    0x3A: ":", 0x3B: ";", 0x3C: "<", 0x3D: "=", 0x3E: ">", 0x3F: "?",
+    0x3A: ":",
+    0x3B: ";",
+    0x3C: "<",
+    0x3D: "=",
+    0x3E: ">",
+    0x3F: "?",
     0x40: "\u00a1",
     **{0x41 + k: chr(ord("A") + k) for k in range(26)},
-    0x5B: "\u00c4", 0x5C: "\u00d6", 0x5D: "\u00d1", 0x5E: "\u00dc", 0x5F: "\u00a7",
+    0x5B: "\u00c4",
+    0x5C: "\u00d6",
+    0x5D: "\u00d1",
+    0x5E: "\u00dc",
+    0x5F: "\u00a7",
     0x60: "\u00bf",
     **{0x61 + k: chr(ord("a") + k) for k in range(26)},
-    0x7B: "\u00e4", 0x7C: "\u00f6", 0x7D: "\u00f1", 0x7E: "\u00fc", 0x7F: "\u00e0",
+    0x7B: "\u00e4",
+    0x7C: "\u00f6",
+    0x7D: "\u00f1",
+    0x7E: "\u00fc",
+    0x7F: "\u00e0",
 }
 # The extension table of section 6.2.1.1 (ESC + code): FORM FEED 0x0A, ^ 0x14, { 0x28,
 # } 0x29, \ 0x2F, [ 0x3C, ~ 0x3D, ] 0x3E, | 0x40, EURO SIGN 0x65.
-_GSM_EXTENSION_TABLE = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[",
-                        0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "\u20ac"}
+_GSM_EXTENSION_TABLE = {
+    0x0A: "\f",
+    0x14: "^",
+    0x28: "{",
+    0x29: "}",
+    0x2F: "\\",
+    0x3C: "[",
+    0x3D: "~",
+    0x3E: "]",
+    0x40: "|",
+    0x65: "\u20ac",
+}
 REF_BASIC = frozenset(_GSM_TABLE.values())
 REF_EXTENSION = frozenset(_GSM_EXTENSION_TABLE.values())
 
@@ -358,8 +451,14 @@ DEVANAGARI = "".join(chr(c) for c in range(0x0900, 0x0980) if chr(c).isprintable
 ASTRAL = "\U0001f600\U0001f64f\U0001f44d\U0001f1ee\U0001f1f3\U0001d538\U00020000\U0001f4e6"
 ASCII = "".join(chr(c) for c in range(0x20, 0x7F))
 # Lengths around every boundary: 1 part, 2 parts, ... for both encodings.
-BOUNDARIES = sorted({b + d for b in (0, 67, 70, 134, 153, 160, 201, 268, 306, 335, 459, 612,
-                                      765, 766) for d in (-2, -1, 0, 1, 2) if b + d >= 0})
+BOUNDARIES = sorted(
+    {
+        b + d
+        for b in (0, 67, 70, 134, 153, 160, 201, 268, 306, 335, 459, 612, 765, 766)
+        for d in (-2, -1, 0, 1, 2)
+        if b + d >= 0
+    }
+)
 MIXES = {
     "ascii": ASCII,
     "gsm": ASCII + GSM_SPECIALS,
@@ -407,13 +506,10 @@ def test_segments_and_encoding_match_the_reference_on_10000_messages():
 @settings(DETERMINISTIC, max_examples=400)
 @given(st.lists(st.sampled_from(list(MIXES["all"])), max_size=700).map("".join))
 def test_segments_match_the_reference_on_any_mix(text):
-    assert (encoding.encoding_of(text), encoding.count_segments(text)) == \
-        reference_segments(text)
+    assert (encoding.encoding_of(text), encoding.count_segments(text)) == reference_segments(text)
 
 
 @settings(DETERMINISTIC, max_examples=300)
 @given(st.text(max_size=400))
 def test_segments_match_the_reference_on_arbitrary_text(text):
-    assert (encoding.encoding_of(text), encoding.count_segments(text)) == \
-        reference_segments(text)
-
+    assert (encoding.encoding_of(text), encoding.count_segments(text)) == reference_segments(text)

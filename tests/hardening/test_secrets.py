@@ -45,12 +45,15 @@ KEY = SENTINEL + "+k/y="
 NEEDLE = SENTINEL.encode()
 OTHER_KEY = "another-valid-key-1234"
 # Run the CLI with a short client timeout, so a hanging provider costs a second, not 60.
-SHORT_TIMEOUT = ("import runpy, pipeline.providers.textlocal.client as t; "
-                 "t.DEFAULT_TIMEOUT = (2.0, 0.5); "
-                 "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)")
+SHORT_TIMEOUT = (
+    "import runpy, pipeline.providers.textlocal.client as t; "
+    "t.DEFAULT_TIMEOUT = (2.0, 0.5); "
+    "runpy.run_module('pipeline', run_name='__main__', alter_sys=True)"
+)
 
 
 # -- scanning -----------------------------------------------------------------------------
+
 
 def files_with_key(root: Path) -> list[str]:
     """Every file (or workbook part) under `root` whose bytes contain the key."""
@@ -61,8 +64,11 @@ def files_with_key(root: Path) -> list[str]:
             found.append(str(path.relative_to(root)))
         if data[:2] == b"PK":  # xlsx parts are deflated: read each one
             with zipfile.ZipFile(path) as book:
-                found += [f"{path.relative_to(root)}!{name}" for name in book.namelist()
-                          if NEEDLE in book.read(name)]
+                found += [
+                    f"{path.relative_to(root)}!{name}"
+                    for name in book.namelist()
+                    if NEEDLE in book.read(name)
+                ]
     return found
 
 
@@ -75,6 +81,7 @@ def test_the_scan_finds_the_key_where_it_is(tmp_path):
 
 
 # -- servers --------------------------------------------------------------------------------
+
 
 @dataclass
 class Recorder:
@@ -120,8 +127,14 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
-ECHO_FAILURE = json.dumps({"status": "failure", "errors": [
-    {"code": 3, "message": f"Invalid login details for {KEY} ({urllib.parse.quote(KEY)})"}]})
+ECHO_FAILURE = json.dumps(
+    {
+        "status": "failure",
+        "errors": [
+            {"code": 3, "message": f"Invalid login details for {KEY} ({urllib.parse.quote(KEY)})"}
+        ],
+    }
+)
 REPLIES = {
     # A wrong base URL or an IP-restricted key: 4xx, with the key echoed in the body.
     "http_403": (403, f"forbidden: apikey={KEY}".encode()),
@@ -134,20 +147,41 @@ REPLIES = {
 
 # -- the CLI, in a subprocess -------------------------------------------------------------
 
+
 def cli(cwd: Path, *args: str, short_timeout: bool = False) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEXTLOCAL_")}
     env["TEXTLOCAL_API_KEY"] = KEY
-    start = [sys.executable, "-c", SHORT_TIMEOUT] if short_timeout else [
-        sys.executable, "-m", "pipeline"]
-    return subprocess.run([*start, "-v", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    start = (
+        [sys.executable, "-c", SHORT_TIMEOUT]
+        if short_timeout
+        else [sys.executable, "-m", "pipeline"]
+    )
+    return subprocess.run(
+        [*start, "-v", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def send(cwd: Path, url: str, *extra: str, short_timeout: bool = False):
-    return cli(cwd, "send", "input/contacts.xlsx", "-t", "input/template.txt",
-               "--provider", "textlocal", "--base-url", url, "--sender", "ACMEST", "--yes",
-               "--journal", "out/journal.sqlite", "--out", "out/results.xlsx", *extra,
-               short_timeout=short_timeout)
+    return cli(
+        cwd,
+        "send",
+        "input/contacts.xlsx",
+        "-t",
+        "input/template.txt",
+        "--provider",
+        "textlocal",
+        "--base-url",
+        url,
+        "--sender",
+        "ACMEST",
+        "--yes",
+        "--journal",
+        "out/journal.sqlite",
+        "--out",
+        "out/results.xlsx",
+        *extra,
+        short_timeout=short_timeout,
+    )
 
 
 def assert_key_nowhere(proc: subprocess.CompletedProcess, root: Path) -> None:
@@ -175,8 +209,12 @@ SKIPPED = {"invalid_number": 5, "duplicate": 1, "missing_field": 1}
 SANDBOX_CASES = {
     "success": (None, False, 0, "sent"),
     "http_500": (Faults(error_every=1), False, 0, "unknown"),
-    "http_503_recorded": (Faults(error_every=1, error_status=503, error_records=True), False,
-                          0, "unknown"),
+    "http_503_recorded": (
+        Faults(error_every=1, error_status=503, error_records=True),
+        False,
+        0,
+        "unknown",
+    ),
     "http_429": (Faults(rate_limit_every=1, retry_after=0.01), False, 0, "failed"),
     "dropped_connection": (Faults(drop_every=1), False, 0, "unknown"),
     "read_timeout": (Faults(hang_every=1, hang_seconds=5), True, 0, "unknown"),
@@ -187,8 +225,7 @@ SANDBOX_CASES = {
 @pytest.mark.parametrize("case", sorted(SANDBOX_CASES))
 def test_send_against_the_sandbox_never_shows_the_key(workdir, case):
     faults, short_timeout, code, status = SANDBOX_CASES[case]
-    with SandboxServer(workdir / "sandbox" / "outbox.sqlite", api_key=KEY,
-                       faults=faults) as server:
+    with SandboxServer(workdir / "sandbox" / "outbox.sqlite", api_key=KEY, faults=faults) as server:
         proc = send(workdir, server.url, "--chunk-size", "16", short_timeout=short_timeout)
         assert files_with_key(workdir) == []  # the outbox's -wal too, while it is open
     assert proc.returncode == code, proc.stderr
@@ -199,13 +236,33 @@ def test_send_against_the_sandbox_never_shows_the_key(workdir, case):
 
 @pytest.mark.slow
 def test_status_and_reconcile_never_show_the_key(workdir):
-    with SandboxServer(workdir / "sandbox" / "outbox.sqlite", api_key=KEY,
-                       faults=Faults(drop_every=2)) as server:
+    with SandboxServer(
+        workdir / "sandbox" / "outbox.sqlite", api_key=KEY, faults=Faults(drop_every=2)
+    ) as server:
         sent = send(workdir, server.url, "--chunk-size", "16")
-        settled = cli(workdir, "reconcile", "--provider", "textlocal", "--base-url", server.url,
-                      "--journal", "out/journal.sqlite", "--settle", "0")
-        status = cli(workdir, "status", "out/results.xlsx", "--provider", "textlocal",
-                     "--base-url", server.url, "--journal", "out/journal.sqlite")
+        settled = cli(
+            workdir,
+            "reconcile",
+            "--provider",
+            "textlocal",
+            "--base-url",
+            server.url,
+            "--journal",
+            "out/journal.sqlite",
+            "--settle",
+            "0",
+        )
+        status = cli(
+            workdir,
+            "status",
+            "out/results.xlsx",
+            "--provider",
+            "textlocal",
+            "--base-url",
+            server.url,
+            "--journal",
+            "out/journal.sqlite",
+        )
     assert (sent.returncode, settled.returncode, status.returncode) == (0, 0, 0)
     assert "16 sent, 0 not sent" in settled.stdout
     for proc in (sent, settled, status):
@@ -243,12 +300,18 @@ def test_connection_refused_never_shows_the_key(workdir, test_mode):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("case", "test_code", "error"), [
-    ("http_403", 3, "ProviderError: Textlocal /balance/ answered HTTP 403 Forbidden"),
-    ("echo_failure", 3,
-     "ProviderError: Textlocal error 3: Invalid login details for *** (***). Check"),
-    ("not_json", 0, "OutcomeUnknown: Textlocal /balance/ answered HTTP 200 OK with a body"),
-])
+@pytest.mark.parametrize(
+    ("case", "test_code", "error"),
+    [
+        ("http_403", 3, "ProviderError: Textlocal /balance/ answered HTTP 403 Forbidden"),
+        (
+            "echo_failure",
+            3,
+            "ProviderError: Textlocal error 3: Invalid login details for *** (***). Check",
+        ),
+        ("not_json", 0, "OutcomeUnknown: Textlocal /balance/ answered HTTP 200 OK with a body"),
+    ],
+)
 def test_a_server_quoting_the_key_back_never_gets_it_shown(workdir, case, test_code, error):
     with recorder(*REPLIES[case]) as server:
         sent = send(workdir, server.url)
@@ -267,6 +330,7 @@ def test_a_server_quoting_the_key_back_never_gets_it_shown(workdir, case, test_c
 
 
 # -- the client's exceptions, in process ----------------------------------------------------
+
 
 def reachable(error: BaseException) -> Iterator[object]:
     """Everything an exception handler, logger or traceback printer could get at."""
@@ -321,9 +385,13 @@ FAILURES = {
     "dropped_connection": (None, OutcomeUnknown),
     "read_timeout": (None, OutcomeUnknown),
 }
-SANDBOX_FAULTS = {"http_500": Faults(error_every=1), "http_429": Faults(rate_limit_every=1),
-                  "dropped_connection": Faults(drop_every=1),
-                  "read_timeout": Faults(hang_every=1, hang_seconds=3), "bad_key": None}
+SANDBOX_FAULTS = {
+    "http_500": Faults(error_every=1),
+    "http_429": Faults(rate_limit_every=1),
+    "dropped_connection": Faults(drop_every=1),
+    "read_timeout": Faults(hang_every=1, hang_seconds=3),
+    "bad_key": None,
+}
 
 
 @contextmanager
@@ -335,17 +403,27 @@ def failing_url(case: str, tmp_path: Path) -> Iterator[str]:
             yield server.url
     else:
         key = OTHER_KEY if case == "bad_key" else KEY
-        with SandboxServer(tmp_path / "outbox.sqlite", api_key=key,
-                           faults=SANDBOX_FAULTS[case]) as server:
+        with SandboxServer(
+            tmp_path / "outbox.sqlite", api_key=key, faults=SANDBOX_FAULTS[case]
+        ) as server:
             yield server.url
 
 
-@pytest.mark.parametrize(("case", "call", "expected"), [
-    # slow (~0.5 s): a `recorder` waits out its poll to stop; a read times out after 0.5 s
-    pytest.param(case, call, errors[call == "send_bulk"],
-                 marks=[pytest.mark.slow] if case in REPLIES or case == "read_timeout" else [])
-    for case, errors in sorted(FAILURES.items()) for call in sorted(CALLS)
-    if errors[call == "send_bulk"] is not None])
+@pytest.mark.parametrize(
+    ("case", "call", "expected"),
+    [
+        # slow (~0.5 s): a `recorder` waits out its poll to stop; a read times out after 0.5 s
+        pytest.param(
+            case,
+            call,
+            errors[call == "send_bulk"],
+            marks=[pytest.mark.slow] if case in REPLIES or case == "read_timeout" else [],
+        )
+        for case, errors in sorted(FAILURES.items())
+        for call in sorted(CALLS)
+        if errors[call == "send_bulk"] is not None
+    ],
+)
 def test_client_errors_hold_no_trace_of_the_key(tmp_path, caplog, case, call, expected):
     caplog.set_level(logging.DEBUG)
     with failing_url(case, tmp_path) as url, TextlocalClient(KEY, url, timeout=(2, 0.5)) as client:
@@ -361,8 +439,14 @@ def test_the_log_filter_masks_the_key_if_anything_ever_logs_it(monkeypatch):
     monkeypatch.setenv("TEXTLOCAL_API_KEY", KEY)
     from pipeline.privacy import current_secrets
 
-    lower_hex = re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(),
-                       urllib.parse.quote(KEY, safe=""))
-    forms = [KEY, urllib.parse.quote(KEY), urllib.parse.quote(KEY, safe=""),
-             urllib.parse.quote_plus(KEY), lower_hex]
+    lower_hex = re.sub(
+        "%[0-9A-F]{2}", lambda m: m.group().lower(), urllib.parse.quote(KEY, safe="")
+    )
+    forms = [
+        KEY,
+        urllib.parse.quote(KEY),
+        urllib.parse.quote(KEY, safe=""),
+        urllib.parse.quote_plus(KEY),
+        lower_hex,
+    ]
     assert mask_text(" / ".join(forms), current_secrets()) == " / ".join(["***"] * 5)

@@ -327,9 +327,25 @@ def _row_by_row(t: Template, columns: dict[str, list[object]], n: int):
 def test_vectorised_render_equals_render_row_on_a_mixed_table():
     n = 400
     kinds = [
-        "Asha", "  Ravi ", "", None, float("nan"), 1499.0, 250.5, 7, True, "1499.5",
-        dt.date(2026, 1, 5), dt.datetime(2026, 1, 5, 10, 30), pd.Timestamp("2026-02-01"),
-        pd.NaT, "2026-03-04", Decimal("2.50"), np.int64(3), np.float64(4.0), dt.time(8, 0),
+        "Asha",
+        "  Ravi ",
+        "",
+        None,
+        float("nan"),
+        1499.0,
+        250.5,
+        7,
+        True,
+        "1499.5",
+        dt.date(2026, 1, 5),
+        dt.datetime(2026, 1, 5, 10, 30),
+        pd.Timestamp("2026-02-01"),
+        pd.NaT,
+        "2026-03-04",
+        Decimal("2.50"),
+        np.int64(3),
+        np.float64(4.0),
+        dt.time(8, 0),
     ]
     columns = {
         "Name": [kinds[(i * 7) % len(kinds)] for i in range(n)],
@@ -357,13 +373,16 @@ def test_vectorised_render_equals_render_row_on_a_mixed_table():
     assert {c for c in missing if c} == {"Name", "Amount", "Ship Date", "Mobile No."}
 
 
-@pytest.mark.parametrize("values", [
-    [1499.0, None, 250.5, float("nan"), 1499.0] * 400,  # repeats: one render per value
-    [i + 0.5 if i % 3 else None for i in range(2000)],  # mostly distinct: rendered one by one
-    [Decimal("1.50"), Decimal("1.5"), None] * 700,  # equal, yet they render differently
-    [(1, [2]), None, "x"] * 700,  # a tuple holding a list cannot be a key
-    [dt.date(2026, 1, 5), None, pd.Timestamp("2026-01-05 10:30"), " x "] * 500,
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1499.0, None, 250.5, float("nan"), 1499.0] * 400,  # repeats: one render per value
+        [i + 0.5 if i % 3 else None for i in range(2000)],  # mostly distinct: rendered one by one
+        [Decimal("1.50"), Decimal("1.5"), None] * 700,  # equal, yet they render differently
+        [(1, [2]), None, "x"] * 700,  # a tuple holding a list cannot be a key
+        [dt.date(2026, 1, 5), None, pd.Timestamp("2026-01-05 10:30"), " x "] * 500,
+    ],
+)
 def test_column_rendering_matches_each_cell_alone(values):
     t = parse_template("{Amount} {Amount:.2f} {Amount:>8}", HEADERS)
     columns = {"Amount": values}
@@ -379,8 +398,9 @@ def test_a_spec_that_fits_no_kind_of_cell_stops_the_run_naming_it():
     )
 
 
-@pytest.mark.parametrize("spec", [".2f", ",", ".1%", ">10", ".30", "d", "x", "%d %b %Y",
-                                  "%H:%M", "08.3f"])
+@pytest.mark.parametrize(
+    "spec", [".2f", ",", ".1%", ">10", ".30", "d", "x", "%d %b %Y", "%H:%M", "08.3f"]
+)
 def test_specs_that_fit_some_kind_of_cell_are_accepted(spec):
     template = parse_template(f"{{Amount:{spec}}}", HEADERS)
     assert template.parts[0].spec == spec

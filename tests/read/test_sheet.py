@@ -114,8 +114,7 @@ def test_data_row_is_never_taken_for_the_header(tmp_path):
     with pytest.raises(InputError) as err:
         load_sheet(path)
     assert str(err.value) == (
-        "c.xlsx: no phone column found among headers: Name, Tel, Type; "
-        "name it with --phone-column"
+        "c.xlsx: no phone column found among headers: Name, Tel, Type; name it with --phone-column"
     )
     sheet = load_sheet(path, phone_column="Tel")
     assert (sheet.phone_column, sheet.frame.index.tolist()) == ("Tel", [2])
@@ -238,8 +237,7 @@ def test_explicit_phone_column(tmp_path):
     with pytest.raises(InputError) as err:
         load_sheet(path, phone_column="Tel")
     assert str(err.value) == (
-        "c.csv: no column named 'Tel'; headers are: Name, Mobile, Alt Number; "
-        "check --phone-column"
+        "c.csv: no column named 'Tel'; headers are: Name, Mobile, Alt Number; check --phone-column"
     )
 
 

@@ -25,8 +25,12 @@ from pipeline.sending.journal import Journal, Outcome, Pending, RunIdentity
 from tests.helpers import Clock
 
 A, B = "+919876543210", "+919812345678"
-RECEIPT = {"number": A[1:], "status": "D", "customID": "smsbatch-1-1",
-           "datetime": "2026-11-26 15:29:52"}
+RECEIPT = {
+    "number": A[1:],
+    "status": "D",
+    "customID": "smsbatch-1-1",
+    "datetime": "2026-11-26 15:29:52",
+}
 
 
 @pytest.fixture
@@ -41,9 +45,16 @@ def listener(got):
 
 
 def identity(**changes) -> RunIdentity:
-    fields = {"input_path": "people.csv", "worksheet": None, "template": "Hi {Name}",
-              "sender": "ABCDEF", "route": "transactional", "provider": "sandbox",
-              "test": False, **changes}
+    fields = {
+        "input_path": "people.csv",
+        "worksheet": None,
+        "template": "Hi {Name}",
+        "sender": "ABCDEF",
+        "route": "transactional",
+        "provider": "sandbox",
+        "test": False,
+        **changes,
+    }
     return RunIdentity(**fields)
 
 
@@ -53,21 +64,35 @@ def make_journal(path, rows):
         run = book.begin_run(identity(), "sha")
         pending = [Pending(f"key-{i}", i + 2, number) for i, number in enumerate(rows)]
         chunk_id, custom = book.start_chunk(run.id, pending)
-        book.finish_chunk(run.id, chunk_id, [
-            Outcome(p.row_key, "sent", provider_message_id=rows[p.number], batch_id="9",
-                    sent_at="2026-11-26T15:29:40+05:30") for p in pending], "sent")
+        book.finish_chunk(
+            run.id,
+            chunk_id,
+            [
+                Outcome(
+                    p.row_key,
+                    "sent",
+                    provider_message_id=rows[p.number],
+                    batch_id="9",
+                    sent_at="2026-11-26T15:29:40+05:30",
+                )
+                for p in pending
+            ],
+            "sent",
+        )
     return run.id, custom
 
 
 def delivery(path):
     with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT number, delivery_status, delivered_at FROM messages "
-                          "ORDER BY source_row").fetchall()
+        rows = db.execute(
+            "SELECT number, delivery_status, delivered_at FROM messages ORDER BY source_row"
+        ).fetchall()
     db.close()
     return rows
 
 
 # -- the listener ---------------------------------------------------------------------------
+
 
 def test_form_body_becomes_a_receipt_and_ok(listener, got):
     response = requests.post(listener.url, data=RECEIPT, timeout=5)
@@ -77,20 +102,33 @@ def test_form_body_becomes_a_receipt_and_ok(listener, got):
 
 
 def test_multipart_body_and_lenient_field_names(listener, got):
-    files = {"Number": (None, "+919876543210"), "status": (None, "u"),
-             "customid": (None, ""), "DateTime": (None, "")}
+    files = {
+        "Number": (None, "+919876543210"),
+        "status": (None, "u"),
+        "customid": (None, ""),
+        "DateTime": (None, ""),
+    }
     response = requests.post(listener.url, files=files, timeout=5)
     assert response.status_code == 200
     assert got == [Receipt("919876543210", "U", None, None)]
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"number": A[1:]}, {"status": "D"}, {"number": " ", "status": "D"},
-    {"number": A[1:], "status": ""}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"number": A[1:]},
+        {"status": "D"},
+        {"number": " ", "status": "D"},
+        {"number": A[1:], "status": ""},
+    ],
+)
 def test_missing_number_or_status_is_400(listener, got, body):
     response = requests.post(listener.url, data=body, timeout=5)
     assert (response.status_code, response.text) == (
-        400, "a receipt needs the fields number and status\n")
+        400,
+        "a receipt needs the fields number and status\n",
+    )
     assert got == [] and listener.counts.rejected == 1
 
 
@@ -101,8 +139,9 @@ def test_other_paths_methods_and_sizes(listener, got):
     assert (response.status_code, response.headers["Allow"]) == (405, "POST")
     big = {**RECEIPT, "pad": "x" * 70_000}
     assert requests.post(listener.url, data=big, timeout=5).status_code == 413
-    assert requests.post(listener.url + "?from=textlocal", data=RECEIPT,
-                         timeout=5).status_code == 200
+    assert (
+        requests.post(listener.url + "?from=textlocal", data=RECEIPT, timeout=5).status_code == 200
+    )
     assert len(got) == 1
 
 
@@ -133,10 +172,15 @@ def test_stop_is_idempotent_and_a_taken_port_is_input_error():
 
 # -- recording in the journal ---------------------------------------------------------------
 
+
 def test_ist_dates_become_iso_with_offset():
     assert ist_to_iso("2026-11-26 15:29:52") == "2026-11-26T15:29:52+05:30"
     assert [ist_to_iso(v) for v in ("0000-00-00 00:00:00", "", None, "yesterday")] == [
-        None, None, None, None]
+        None,
+        None,
+        None,
+        None,
+    ]
 
 
 def test_status_names_match_the_pull_side():
@@ -152,16 +196,25 @@ def test_receipts_are_recorded_while_a_send_holds_the_journal(tmp_path, caplog):
     recorder = record_in_journal(path)
     with Journal.open(path), ReceiptListener(recorder) as receiver:  # a send is running
         for number, status, at in ((A, "D", "2026-11-26 15:29:52"), (B, "U", "")):
-            response = requests.post(receiver.url, timeout=5, data={
-                "number": number[1:], "status": status, "customID": custom, "datetime": at})
+            response = requests.post(
+                receiver.url,
+                timeout=5,
+                data={"number": number[1:], "status": status, "customID": custom, "datetime": at},
+            )
             assert response.status_code == 200
         with caplog.at_level(logging.WARNING, logger="pipeline.report.receipts"):
-            for unknown in ({"customID": "smsbatch-1-99"}, {"customID": "someone-else"},
-                            {"number": "917012345678"}, {"customID": ""}):
+            for unknown in (
+                {"customID": "smsbatch-1-99"},
+                {"customID": "someone-else"},
+                {"number": "917012345678"},
+                {"customID": ""},
+            ):
                 fields = {"number": A[1:], "status": "D", "customID": custom, **unknown}
                 assert requests.post(receiver.url, data=fields, timeout=5).status_code == 200
-    assert delivery(path) == [(A, "delivered", "2026-11-26T15:29:52+05:30"),
-                              (B, "undelivered", None)]
+    assert delivery(path) == [
+        (A, "delivered", "2026-11-26T15:29:52+05:30"),
+        (B, "undelivered", None),
+    ]
     assert (recorder.recorded, recorder.unmatched) == (2, 4)
     assert len(caplog.messages) == 4
     assert caplog.messages[2].startswith(f"receipt for +91******5678 (customID {custom!r})")
@@ -196,22 +249,39 @@ def test_sandbox_receipts_land_in_the_journal_end_to_end(tmp_path):
     path = tmp_path / "journal.sqlite"
     clock = Clock(1_764_000_000.0)
     recorder = record_in_journal(path)
-    with ReceiptListener(recorder) as receiver, \
-            SandboxServer(tmp_path / "outbox.sqlite", clock=clock,
-                          receipts=Receipts(invalid_numbers=[B])) as sandbox, \
-            TextlocalClient("k", sandbox.url) as client, Journal.open(path) as book:
+    with (
+        ReceiptListener(recorder) as receiver,
+        SandboxServer(
+            tmp_path / "outbox.sqlite", clock=clock, receipts=Receipts(invalid_numbers=[B])
+        ) as sandbox,
+        TextlocalClient("k", sandbox.url) as client,
+        Journal.open(path) as book,
+    ):
         run = book.begin_run(identity(), "sha")
         pending = [Pending("a", 2, A), Pending("b", 3, B)]
         chunk_id, custom = book.start_chunk(run.id, pending)
-        got = client.send_bulk([Outgoing(p.number[1:], "hi", custom=custom) for p in pending],
-                               sender="ABCDEF", receipt_url=receiver.url)
-        book.finish_chunk(run.id, chunk_id, [
-            Outcome(p.row_key, "sent", provider_message_id=got.accepted[p.number[1:]].message_id)
-            for p in pending], "sent")
+        got = client.send_bulk(
+            [Outgoing(p.number[1:], "hi", custom=custom) for p in pending],
+            sender="ABCDEF",
+            receipt_url=receiver.url,
+        )
+        book.finish_chunk(
+            run.id,
+            chunk_id,
+            [
+                Outcome(
+                    p.row_key, "sent", provider_message_id=got.accepted[p.number[1:]].message_id
+                )
+                for p in pending
+            ],
+            "sent",
+        )
         clock.now += 2
         deadline = time.monotonic() + 5
         while recorder.recorded < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert delivery(path) == [(A, "delivered", "2025-11-24T21:30:02+05:30"),
-                              (B, "invalid", "2025-11-24T21:30:02+05:30")]
+    assert delivery(path) == [
+        (A, "delivered", "2025-11-24T21:30:02+05:30"),
+        (B, "invalid", "2025-11-24T21:30:02+05:30"),
+    ]
     assert recorder.unmatched == 0

@@ -67,7 +67,13 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 EXPECTED_HEADER = [
-    "Name", "Mobile", "status (input)", "Ship Date", "Booked", "Amount", *RESULT_COLUMNS,
+    "Name",
+    "Mobile",
+    "status (input)",
+    "Ship Date",
+    "Booked",
+    "Amount",
+    *RESULT_COLUMNS,
 ]
 
 
@@ -115,9 +121,10 @@ def test_no_formula_element_in_any_sheet(written):
         for name in sheets:
             xml = archive.read(name).decode()
             assert re.search(r"<f[ >]", xml) is None
-        assert f'<c r="A4" t="inlineStr"><is><t>{HYPERLINK}</t></is></c>' in archive.read(
-            sheets[0]
-        ).decode()
+        assert (
+            f'<c r="A4" t="inlineStr"><is><t>{HYPERLINK}</t></is></c>'
+            in archive.read(sheets[0]).decode()
+        )
 
 
 def test_numbers_and_dates_keep_their_types(written):
@@ -153,8 +160,13 @@ def test_summary_rows_in_order(tmp_path):
     original, results = frames()
     started = dt.datetime(2024, 3, 1, 10, 0, tzinfo=IST)
     summary = [
-        ("status: sent", 2), ("started", started), ("credits", 3.5), ("sender", None),
-        ("unset", pd.NA), ("ratio", float("nan")), ("journal", Path("output/journal.db")),
+        ("status: sent", 2),
+        ("started", started),
+        ("credits", 3.5),
+        ("sender", None),
+        ("unset", pd.NA),
+        ("ratio", float("nan")),
+        ("journal", Path("output/journal.db")),
         ("test mode", True),
     ]
     path = write_results(tmp_path / "r.xlsx", original, results, summary)
@@ -178,9 +190,25 @@ def test_read_results_round_trip(written):
     assert frame.index.tolist() == [2, 3, 5]
     assert list(frame.columns) == [c for c in EXPECTED_HEADER if c != "source_row"]
     assert frame.loc[2].tolist() == [
-        "=1+1", 919876543210.0, "vip", dt.date(2024, 3, 2), dt.datetime(2024, 3, 1, 9, 15),
-        1499.0, "+919876543210", "Hi =1+1", "GSM-7", 1, "sent", None, "1001", "77",
-        "2024-03-01T10:00:00+05:30", None, 1, "1007", None,
+        "=1+1",
+        919876543210.0,
+        "vip",
+        dt.date(2024, 3, 2),
+        dt.datetime(2024, 3, 1, 9, 15),
+        1499.0,
+        "+919876543210",
+        "Hi =1+1",
+        "GSM-7",
+        1,
+        "sent",
+        None,
+        "1001",
+        "77",
+        "2024-03-01T10:00:00+05:30",
+        None,
+        1,
+        "1007",
+        None,
     ]
     assert frame["segments"].tolist() == [1, 2, None]
     assert frame["credits"].tolist() == [1, 2, None]
@@ -201,14 +229,16 @@ def test_pandas_missing_values_become_empty_cells(tmp_path):
         When=pd.to_datetime(["2024-03-01 10:30", None, "2024-03-02 11:00"]),
         Score=[np.nan, 2.5, np.float64(1.0)],
     )
-    results["sent_at"] = pd.to_datetime(
-        ["2024-03-01T04:30:00Z", None, None], utc=True
-    ).tz_convert("Asia/Kolkata")
+    results["sent_at"] = pd.to_datetime(["2024-03-01T04:30:00Z", None, None], utc=True).tz_convert(
+        "Asia/Kolkata"
+    )
     path = write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
     ws = openpyxl.load_workbook(path)["Results"]
     header = [c.value for c in ws[1]]
-    column = {name: [ws.cell(r, header.index(name) + 1).value for r in (2, 3, 4)]
-              for name in ("Count", "Code", "When", "Score", "sent_at")}
+    column = {
+        name: [ws.cell(r, header.index(name) + 1).value for r in (2, 3, 4)]
+        for name in ("Count", "Code", "When", "Score", "sent_at")
+    }
     assert column == {
         "Count": [1, None, 3],
         "Code": ["a", None, "c"],
@@ -320,7 +350,8 @@ def test_rows_past_the_excel_limit_go_on_more_results_sheets(tmp_path, monkeypat
     with zipfile.ZipFile(path) as first, zipfile.ZipFile(again) as second:
         names = [n for n in first.namelist() if n.startswith("xl/worksheets/sheet")]
         assert len(names) == 4 and names == [
-            n for n in second.namelist() if n.startswith("xl/worksheets/sheet")]
+            n for n in second.namelist() if n.startswith("xl/worksheets/sheet")
+        ]
         assert [first.read(n) for n in names] == [second.read(n) for n in names]
 
     monkeypatch.undo()  # reading needs no limit: every Results sheet comes back, in order
@@ -400,16 +431,37 @@ def test_read_results_rejects_other_workbooks(tmp_path):
 
 def test_status_vocabulary():
     assert STATUSES == (
-        "ready", "sent", "scheduled", "invalid_number", "duplicate", "missing_field",
-        "opted_out", "template_mismatch", "rejected", "already_sent", "failed", "unknown",
+        "ready",
+        "sent",
+        "scheduled",
+        "invalid_number",
+        "duplicate",
+        "missing_field",
+        "opted_out",
+        "template_mismatch",
+        "rejected",
+        "already_sent",
+        "failed",
+        "unknown",
     )
     assert RESULT_COLUMNS[:11] == (
-        "source_row", "phone_e164", "message", "encoding", "segments", "status", "detail",
-        "provider_message_id", "batch_id", "sent_at", "delivery_status")  # the contract's order
+        "source_row",
+        "phone_e164",
+        "message",
+        "encoding",
+        "segments",
+        "status",
+        "detail",
+        "provider_message_id",
+        "batch_id",
+        "sent_at",
+        "delivery_status",
+    )  # the contract's order
     assert RESULT_COLUMNS[11:] == ("credits", "dlt_template_id", "delivered_at")  # appended
 
 
 # -- delivered_at (optional) and read_workbook: updating a workbook in place ---------------
+
 
 def sheet_xml(path: Path) -> list[str]:
     with zipfile.ZipFile(path) as archive:
@@ -417,20 +469,23 @@ def sheet_xml(path: Path) -> list[str]:
 
 
 def test_delivered_at_is_written_empty_when_missing_and_older_workbooks_still_read(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     original, results = frames()
     results["delivered_at"] = ["2024-03-01T10:00:05+05:30", None, None]
     path = write_results(tmp_path / "r.xlsx", original, results, SUMMARY)
     assert [c.value for c in openpyxl.load_workbook(path)["Results"][1]] == EXPECTED_HEADER
     assert read_results(path)["delivered_at"].tolist() == ["2024-03-01T10:00:05+05:30", None, None]
-    missing = write_results(tmp_path / "m.xlsx", original, results.drop(columns="delivered_at"),
-                            SUMMARY)
+    missing = write_results(
+        tmp_path / "m.xlsx", original, results.drop(columns="delivered_at"), SUMMARY
+    )
     assert read_results(missing)["delivered_at"].tolist() == [None, None, None]
     # A workbook from before the column existed still reads, with it empty.
     monkeypatch.setattr(results_module, "RESULT_COLUMNS", RESULT_COLUMNS[:-1])
     monkeypatch.setattr(results_module, "OPTIONAL_COLUMNS", ())
-    old = write_results(tmp_path / "old.xlsx", original, results.drop(columns="delivered_at"),
-                        SUMMARY)
+    old = write_results(
+        tmp_path / "old.xlsx", original, results.drop(columns="delivered_at"), SUMMARY
+    )
     monkeypatch.undo()
     assert "delivered_at" not in [c.value for c in openpyxl.load_workbook(old)["Results"][1]]
     assert read_results(old)["delivered_at"].tolist() == [None, None, None]
@@ -456,13 +511,23 @@ def test_read_workbook_gives_back_what_write_results_took(tmp_path):
     assert list(back_original.columns) == EXPECTED_HEADER[:6]
     assert back_original.index.tolist() == [2, 3, 5]
     assert back_original.loc[2].tolist() == [
-        "=1+1", 919876543210.0, "vip", dt.date(2024, 3, 2), dt.datetime(2024, 3, 1, 9, 15),
-        1499.0]
+        "=1+1",
+        919876543210.0,
+        "vip",
+        dt.date(2024, 3, 2),
+        dt.datetime(2024, 3, 1, 9, 15),
+        1499.0,
+    ]
     assert list(back_results.columns) == list(RESULT_COLUMNS[1:])
     assert back_results["delivered_at"].tolist() == [None, None, None]
-    assert back_summary == [("input file", "contacts.xlsx"), ("sent", 2),
-                            ("template", "=Hi {Name}"), ("credits", 3.5), ("test mode", True),
-                            ("sender", None)]
+    assert back_summary == [
+        ("input file", "contacts.xlsx"),
+        ("sent", 2),
+        ("template", "=Hi {Name}"),
+        ("credits", 3.5),
+        ("test mode", True),
+        ("sender", None),
+    ]
     second = write_results(tmp_path / "b.xlsx", back_original, back_results, back_summary)
     assert sheet_xml(second) == sheet_xml(first)  # cell for cell, formats and widths too
 
@@ -487,8 +552,24 @@ def test_read_workbook_without_a_summary_sheet(tmp_path):
     book = openpyxl.Workbook()
     book.active.title = "Results"
     book.active.append(["Name", *RESULT_COLUMNS])
-    book.active.append(["Asha", 2, "+919876543210", "Hi", "GSM-7", 1, "sent", None, "7", "8",
-                        "2024-03-01T10:00:00+05:30", None, 1, None])
+    book.active.append(
+        [
+            "Asha",
+            2,
+            "+919876543210",
+            "Hi",
+            "GSM-7",
+            1,
+            "sent",
+            None,
+            "7",
+            "8",
+            "2024-03-01T10:00:00+05:30",
+            None,
+            1,
+            None,
+        ]
+    )
     book.save(path)
     original, results, summary = read_workbook(path)
     assert (original.columns.tolist(), original.index.tolist()) == (["Name"], [2])

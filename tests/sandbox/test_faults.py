@@ -29,8 +29,9 @@ def sandbox_options(api_key):
 
 def send(client, index, text="hi"):
     """One single-message bulk_json request to NUMBERS[index]."""
-    return client.send_bulk([Outgoing(NUMBERS[index], text, custom=f"row-{index}")],
-                            sender="ABCDEF")
+    return client.send_bulk(
+        [Outgoing(NUMBERS[index], text, custom=f"row-{index}")], sender="ABCDEF"
+    )
 
 
 def recorded(outbox):
@@ -58,20 +59,26 @@ def test_every_second_send_is_rate_limited_and_not_recorded(server, client, outb
             outcomes.append("sent")
         except RateLimited as exc:
             assert exc.retry_after == 1.0
-            assert str(exc).startswith("Textlocal /bulk_json/ answered HTTP 429 Too Many "
-                                       "Requests (too many requests, nothing sent): wait 1 s")
+            assert str(exc).startswith(
+                "Textlocal /bulk_json/ answered HTTP 429 Too Many "
+                "Requests (too many requests, nothing sent): wait 1 s"
+            )
             outcomes.append("429")
     assert outcomes == ["sent", "429", "sent", "429"]
     assert recorded(outbox) == [NUMBERS[0], NUMBERS[2]]
     assert server.fault_counts == FaultCounts(sending=4, rate_limited=2)
 
 
-@pytest.mark.parametrize(("seconds", "header", "expected"), [(1.0, "1", 1.0), (2.5, "2.5", 2.5),
-                                                             (0, "0", 0.0)])
+@pytest.mark.parametrize(
+    ("seconds", "header", "expected"), [(1.0, "1", 1.0), (2.5, "2.5", 2.5), (0, "0", 0.0)]
+)
 def test_retry_after_header_format(server, client, seconds, header, expected):
     server.faults = Faults(rate_limit_every=1, retry_after=seconds)
-    response = requests.post(server.url + "send/", timeout=5, data={
-        "apikey": KEY, "numbers": NUMBERS[0], "message": "hi", "sender": "ABCDEF"})
+    response = requests.post(
+        server.url + "send/",
+        timeout=5,
+        data={"apikey": KEY, "numbers": NUMBERS[0], "message": "hi", "sender": "ABCDEF"},
+    )
     assert (response.status_code, response.headers["Retry-After"]) == (429, header)
     assert response.text == "429 Too Many Requests\n"
     with pytest.raises(RateLimited) as info:
@@ -86,15 +93,19 @@ def test_server_error_records_nothing_by_default(server, client, outbox):
         send(client, 0)
     assert str(info.value) == (
         "Textlocal /bulk_json/ answered HTTP 500 Internal Server Error: the messages may or may "
-        "not have been sent; check the Textlocal history before resending")
+        "not have been sent; check the Textlocal history before resending"
+    )
     assert recorded(outbox) == []
     assert client.balance() == 100
 
 
 def test_server_error_after_recording(server, client, outbox):
     server.faults = Faults(error_every=1, error_status=503, error_records=True)
-    with pytest.raises(OutcomeUnknown, match=r"^Textlocal /bulk_json/ answered HTTP 503 Service "
-                                             r"Unavailable: "):
+    with pytest.raises(
+        OutcomeUnknown,
+        match=r"^Textlocal /bulk_json/ answered HTTP 503 Service "
+        r"Unavailable: ",
+    ):
         send(client, 0)
     assert recorded(outbox) == [NUMBERS[0]]
     assert client.balance() == 99  # charged: the provider did send it
@@ -185,42 +196,67 @@ def test_precedence_and_counter_restart(server, client, outbox):
 
 
 def test_faults_given_at_construction_and_switched_off(outbox):
-    with SandboxServer(outbox, faults=Faults(error_every=1)) as sandbox, \
-            TextlocalClient("k", sandbox.url) as tl:
+    with (
+        SandboxServer(outbox, faults=Faults(error_every=1)) as sandbox,
+        TextlocalClient("k", sandbox.url) as tl,
+    ):
         with pytest.raises(OutcomeUnknown):
             tl.send_bulk([Outgoing(NUMBERS[0], "hi")], sender="ABCDEF")
         sandbox.faults = None
         assert sandbox.faults == Faults()
         assert list(tl.send_bulk([Outgoing(NUMBERS[1], "hi")], sender="ABCDEF").accepted) == [
-            NUMBERS[1]]
+            NUMBERS[1]
+        ]
         assert recorded(outbox) == [NUMBERS[1]]
 
 
 def test_send_endpoint_counts_too(server, outbox):
     server.faults = Faults(error_every=1)
-    response = requests.post(server.url + "send/", timeout=5, data={
-        "apikey": KEY, "numbers": NUMBERS[0], "message": "hi", "sender": "ABCDEF"})
+    response = requests.post(
+        server.url + "send/",
+        timeout=5,
+        data={"apikey": KEY, "numbers": NUMBERS[0], "message": "hi", "sender": "ABCDEF"},
+    )
     assert (response.status_code, response.text) == (500, "500 Internal Server Error\n")
     assert requests.post(server.url + "balance/", data={"apikey": KEY}, timeout=5).json() == {
-        "balance": {"sms": 100}, "status": "success"}
+        "balance": {"sms": 100},
+        "status": "success",
+    }
     assert server.fault_counts == FaultCounts(sending=1, errors=1)
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"rate_limit_every": -1}, "sandbox fault --rate-limit-every is -1; it must be a whole "
-                               "number >= 0 (0 turns it off)"),
-    ({"drop_every": 1.5}, "sandbox fault --drop-every is 1.5; it must be a whole number >= 0"),
-    ({"hang_every": True}, "sandbox fault --hang-every is True; it must be a whole number"),
-    ({"latency": -0.1}, "sandbox fault --latency is -0.1; it must be a number of seconds"),
-    ({"retry_after": "1"}, "sandbox fault --retry-after is '1'; it must be a number of seconds"),
-    ({"error_status": 404}, "sandbox fault --error-status is 404; it must be an HTTP 5xx status"),
-    ({"echo_key": "body"}, "sandbox fault --echo-key is 'body'; it must be one of reason, error, "
-                           "upper, json-key, json-value, retry-after"),
-    ({"echo_key": ("reason", 1)}, "sandbox fault --echo-key is 1; it must be one of reason"),
-    ({"echo_key": None}, "sandbox fault --echo-key is None; it must be a place or a tuple"),
-    ({"echo_key": "retry-after"}, "sandbox fault --echo-key retry-after needs "
-                                  "--rate-limit-every"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"rate_limit_every": -1},
+            "sandbox fault --rate-limit-every is -1; it must be a whole "
+            "number >= 0 (0 turns it off)",
+        ),
+        ({"drop_every": 1.5}, "sandbox fault --drop-every is 1.5; it must be a whole number >= 0"),
+        ({"hang_every": True}, "sandbox fault --hang-every is True; it must be a whole number"),
+        ({"latency": -0.1}, "sandbox fault --latency is -0.1; it must be a number of seconds"),
+        (
+            {"retry_after": "1"},
+            "sandbox fault --retry-after is '1'; it must be a number of seconds",
+        ),
+        (
+            {"error_status": 404},
+            "sandbox fault --error-status is 404; it must be an HTTP 5xx status",
+        ),
+        (
+            {"echo_key": "body"},
+            "sandbox fault --echo-key is 'body'; it must be one of reason, error, "
+            "upper, json-key, json-value, retry-after",
+        ),
+        ({"echo_key": ("reason", 1)}, "sandbox fault --echo-key is 1; it must be one of reason"),
+        ({"echo_key": None}, "sandbox fault --echo-key is None; it must be a place or a tuple"),
+        (
+            {"echo_key": "retry-after"},
+            "sandbox fault --echo-key retry-after needs --rate-limit-every",
+        ),
+    ],
+)
 def test_invalid_faults_are_input_errors(kwargs, message):
     with pytest.raises(InputError) as info:
         Faults(**kwargs)
@@ -229,15 +265,26 @@ def test_invalid_faults_are_input_errors(kwargs, message):
 
 def test_describe():
     assert Faults().describe() == "no faults"
-    assert Faults(latency=0.25, rate_limit_every=2, retry_after=1.5, error_every=3,
-                  error_status=503, drop_every=1, hang_every=11, hang_seconds=30).describe() == (
+    assert Faults(
+        latency=0.25,
+        rate_limit_every=2,
+        retry_after=1.5,
+        error_every=3,
+        error_status=503,
+        drop_every=1,
+        hang_every=11,
+        hang_seconds=30,
+    ).describe() == (
         "0.25 s latency; HTTP 429 (Retry-After 1.5) every 2nd send; HTTP 503 (not recorded) "
         "every 3rd send; connection dropped after recording every send; answer held 30 s "
-        "after recording every 11th send")
+        "after recording every 11th send"
+    )
     assert Faults(error_every=21, error_records=True).describe() == (
-        "HTTP 500 (recorded) every 21st send")
+        "HTTP 500 (recorded) every 21st send"
+    )
     assert Faults(echo_key=("reason", "json-value")).describe() == (
-        "the API key echoed in every reason phrase, the ids and refusal texts of success bodies")
+        "the API key echoed in every reason phrase, the ids and refusal texts of success bodies"
+    )
 
 
 # -- echo_key: the answer quotes back the key the request sent ----------------------------
@@ -246,8 +293,7 @@ ECHO_KEY = "Echo-Key+7/x="  # what the client sends; answers quote it back as re
 
 
 def post(server, command, **fields):
-    return requests.post(server.url + command + "/", data={"apikey": ECHO_KEY, **fields},
-                         timeout=5)
+    return requests.post(server.url + command + "/", data={"apikey": ECHO_KEY, **fields}, timeout=5)
 
 
 def bulk(server, *numbers):
@@ -273,26 +319,37 @@ def test_echo_in_the_reason_phrase_of_every_answer(any_key_server):
     answers = [bulk(any_key_server, NUMBERS[i]) for i in range(3)]
     answers.append(post(any_key_server, "balance"))
     assert [(a.status_code, a.reason) for a in answers] == [
-        (200, f"OK {ECHO_KEY}"), (429, f"Too Many Requests {ECHO_KEY}"),
-        (500, f"Internal Server Error {ECHO_KEY}"), (200, f"OK {ECHO_KEY}")]
+        (200, f"OK {ECHO_KEY}"),
+        (429, f"Too Many Requests {ECHO_KEY}"),
+        (500, f"Internal Server Error {ECHO_KEY}"),
+        (200, f"OK {ECHO_KEY}"),
+    ]
     assert answers[1].headers["Retry-After"] == "1"  # only `retry-after` touches it
     assert ECHO_KEY not in answers[0].text
 
 
-@pytest.mark.parametrize(("places", "quoted"), [
-    ("error", ECHO_KEY), ("upper", ECHO_KEY.upper()),
-    (("error", "upper"), f"{ECHO_KEY} / {ECHO_KEY.upper()}")])
-def test_echo_in_a_failure_for_every_send_records_nothing(any_key_server, outbox, places,
-                                                          quoted):
+@pytest.mark.parametrize(
+    ("places", "quoted"),
+    [
+        ("error", ECHO_KEY),
+        ("upper", ECHO_KEY.upper()),
+        (("error", "upper"), f"{ECHO_KEY} / {ECHO_KEY.upper()}"),
+    ],
+)
+def test_echo_in_a_failure_for_every_send_records_nothing(any_key_server, outbox, places, quoted):
     any_key_server.faults = Faults(echo_key=places, rate_limit_every=2)
     first, second = bulk(any_key_server, NUMBERS[0]), bulk(any_key_server, NUMBERS[1])
     sent = post(any_key_server, "send", numbers=NUMBERS[2], message="hi", sender="ABCDEF")
-    assert first.json() == sent.json() == {"errors": [
-        {"code": 3, "message": f"Invalid login details for apikey {quoted}"}],
-        "status": "failure"}
+    assert (
+        first.json()
+        == sent.json()
+        == {
+            "errors": [{"code": 3, "message": f"Invalid login details for apikey {quoted}"}],
+            "status": "failure",
+        }
+    )
     assert second.status_code == 429  # a switch that picks the request comes first
-    assert post(any_key_server, "balance").json() == {"balance": {"sms": 100},
-                                                      "status": "success"}
+    assert post(any_key_server, "balance").json() == {"balance": {"sms": 100}, "status": "success"}
     assert recorded(outbox) == []
 
 
@@ -313,7 +370,9 @@ def test_echo_in_message_ids_and_refusal_texts(any_key_server):
     body = bulk(any_key_server, NUMBERS[0], "12345").json()
     assert body["messages"][0]["messages"][0]["id"] == f"{ECHO_KEY}-1151346216"
     assert body["messages_not_sent"][0]["error"] == {
-        "code": 32, "message": f"Invalid number format (apikey {ECHO_KEY})"}
+        "code": 32,
+        "message": f"Invalid number format (apikey {ECHO_KEY})",
+    }
     history = post(any_key_server, "get_history_api").json()
     assert [m["id"] for m in history["messages"]] == [f"{ECHO_KEY}-1151346216"]
     assert ECHO_KEY not in json.dumps(post(any_key_server, "balance").json())
@@ -328,7 +387,8 @@ def test_echo_in_the_retry_after_of_the_429s(any_key_server):
 
 def test_echo_of_a_key_with_a_line_break_stays_one_header(any_key_server):
     any_key_server.faults = Faults(echo_key=("reason", "retry-after"), rate_limit_every=1)
-    answer = requests.post(any_key_server.url + "balance/", timeout=5,
-                           data={"apikey": "two\r\nX-Injected: yes"})
+    answer = requests.post(
+        any_key_server.url + "balance/", timeout=5, data={"apikey": "two\r\nX-Injected: yes"}
+    )
     assert (answer.status_code, answer.reason) == (200, "OK two??X-Injected: yes")
     assert "X-Injected" not in answer.headers

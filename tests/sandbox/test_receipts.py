@@ -69,6 +69,7 @@ def numbers(count: int) -> list[str]:
 
 # -- statuses over time -----------------------------------------------------------------------
 
+
 def test_a_message_is_pending_then_final_when_the_clock_passes_settle(sandbox, clock):
     _, client = sandbox(receipts=Receipts(settle_seconds=5))
     accepted = client.send_bulk([Outgoing(A, "hi")], sender="ABCDEF").accepted[A]
@@ -85,8 +86,14 @@ def test_a_message_is_pending_then_final_when_the_clock_passes_settle(sandbox, c
 def test_shares_over_200_messages_are_close_to_the_configured_ones(sandbox, clock, outbox):
     server, _ = sandbox()  # the default shares: D 85%, U 6%, E 3%, I 2%, ? 4%
     for start in range(0, 200, 50):
-        post(server, "send/", apikey=KEY, numbers=",".join(numbers(200)[start:start + 50]),
-             message="hi", sender="ABCDEF")
+        post(
+            server,
+            "send/",
+            apikey=KEY,
+            numbers=",".join(numbers(200)[start : start + 50]),
+            message="hi",
+            sender="ABCDEF",
+        )
     clock.now = T0 + 2  # settled: only the unknown share is still pending
     settled = Counter(m["status"] for m in read_outbox(outbox, at=clock.now))
     clock.now = T0 + 30
@@ -100,11 +107,24 @@ def test_shares_over_200_messages_are_close_to_the_configured_ones(sandbox, cloc
 
 
 def test_configured_shares_and_invalid_numbers(sandbox, clock, outbox):
-    receipts = Receipts(settle_seconds=1, delivered=0.5, undelivered=0.5, expired=0, invalid=0,
-                        unknown=0, invalid_numbers=["+" + A])
+    receipts = Receipts(
+        settle_seconds=1,
+        delivered=0.5,
+        undelivered=0.5,
+        expired=0,
+        invalid=0,
+        unknown=0,
+        invalid_numbers=["+" + A],
+    )
     server, _ = sandbox(receipts=receipts)
-    post(server, "send/", apikey=KEY, numbers=",".join([A, *numbers(199)]), message="hi",
-         sender="ABCDEF")
+    post(
+        server,
+        "send/",
+        apikey=KEY,
+        numbers=",".join([A, *numbers(199)]),
+        message="hi",
+        sender="ABCDEF",
+    )
     rows = read_outbox(outbox, at=T0 + 1)
     assert rows[0]["status"] == "I"
     counts = Counter(m["status"] for m in rows[1:])
@@ -113,18 +133,20 @@ def test_configured_shares_and_invalid_numbers(sandbox, clock, outbox):
 
 def test_status_batch_counts_agree_with_its_messages(sandbox, clock):
     server, client = sandbox(receipts=Receipts(unknown_seconds=10))
-    body = post(server, "send/", apikey=KEY, numbers=",".join(numbers(100)), message="hi",
-                sender="ABCDEF")
-    names = {"D": "delivered", "U": "undelivered", "E": "expired", "?": "unknown",
-             "I": "invalid"}
+    body = post(
+        server, "send/", apikey=KEY, numbers=",".join(numbers(100)), message="hi", sender="ABCDEF"
+    )
+    names = {"D": "delivered", "U": "undelivered", "E": "expired", "?": "unknown", "I": "invalid"}
     for now, pending in ((T0, 100), (T0 + 2, None), (T0 + 10, 0)):
         clock.now = now
         batch = client.status_batch(str(body["batch_id"]))
         statuses = Counter(m["status"] for m in batch["messages"])
         assert batch["num_messages"] == 100
         assert {f"num_{name}": statuses[code] for code, name in names.items()} == {
-            key: value for key, value in batch.items() if key.startswith("num_")
-            and key != "num_messages"}
+            key: value
+            for key, value in batch.items()
+            if key.startswith("num_") and key != "num_messages"
+        }
         assert statuses["P"] == 100 - sum(statuses[code] for code in names)
         if pending is not None:
             assert statuses["P"] == pending
@@ -134,8 +156,9 @@ def test_status_batch_counts_agree_with_its_messages(sandbox, clock):
 def test_a_scheduled_message_stays_scheduled_until_due_then_settles(sandbox, clock):
     _, client = sandbox()
     later = T0 + 3600
-    accepted = client.send_bulk([Outgoing(A, "later")], sender="ABCDEF",
-                                schedule_time=later).accepted[A]
+    accepted = client.send_bulk(
+        [Outgoing(A, "later")], sender="ABCDEF", schedule_time=later
+    ).accepted[A]
 
     def status():
         message = client.status_message(accepted.message_id)["message"]
@@ -161,13 +184,19 @@ def test_test_mode_messages_stay_invisible(sandbox, clock, outbox, listener):
     assert [r["status"] for r in read_outbox(outbox, include_test=True, at=clock.now)] == ["D"]
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"delivered": 0.9}, "the shares of D, U, E, I and ? is 1.05; use fractions adding up to 1"),
-    ({"delivered": 1.1, "undelivered": -0.25}, "the share of D is 1.1"),
-    ({"settle_seconds": -1}, "settle_seconds is -1; use a number of seconds"),
-    ({"callback_attempts": 0}, "callback_attempts is 0; use a whole number >= 1"),
-    ({"callback_timeout": 0}, "callback_timeout is 0; use seconds above 0"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"delivered": 0.9},
+            "the shares of D, U, E, I and ? is 1.05; use fractions adding up to 1",
+        ),
+        ({"delivered": 1.1, "undelivered": -0.25}, "the share of D is 1.1"),
+        ({"settle_seconds": -1}, "settle_seconds is -1; use a number of seconds"),
+        ({"callback_attempts": 0}, "callback_attempts is 0; use a whole number >= 1"),
+        ({"callback_timeout": 0}, "callback_timeout is 0; use seconds above 0"),
+    ],
+)
 def test_bad_receipts_settings_are_input_errors(options, message):
     with pytest.raises(InputError, match="sandbox receipts: " + message.replace("?", r"\?")):
         Receipts(**options)
@@ -175,22 +204,33 @@ def test_bad_receipts_settings_are_input_errors(options, message):
 
 # -- receipt callbacks ------------------------------------------------------------------------
 
+
 def test_receipts_reach_a_listener_once_each_when_final(sandbox, clock, listener):
     server, client = sandbox()
-    first = client.send_bulk([Outgoing(A, "a", custom="smsbatch-1-1")], sender="ABCDEF",
-                             receipt_url=listener.url)
+    first = client.send_bulk(
+        [Outgoing(A, "a", custom="smsbatch-1-1")], sender="ABCDEF", receipt_url=listener.url
+    )
     assert first.accepted[A].message_id == str(FIRST_MESSAGE_ID)
     clock.now = T0 + 10  # A is final (D at T0 + 2); B, sent now, is pending
-    client.send_bulk([Outgoing(B, "b", custom="smsbatch-1-2")], sender="ABCDEF",
-                     receipt_url=listener.url)
+    client.send_bulk(
+        [Outgoing(B, "b", custom="smsbatch-1-2")], sender="ABCDEF", receipt_url=listener.url
+    )
     wait_for(lambda: listener.got)
     assert listener.got == [Receipt(A, "D", "smsbatch-1-1", "2025-11-24 21:30:02")]
     clock.now = T0 + 12
     wait_for(lambda: len(listener.got) == 2)
     assert listener.got[1] == Receipt(B, "D", "smsbatch-1-2", "2025-11-24 21:30:12")
     # a third one as a fence: once it arrives, no earlier receipt was posted twice
-    body = post(server, "send/", apikey=KEY, numbers=C, message="c", sender="ABCDEF",
-                custom="c3", receipt_url=listener.url)
+    body = post(
+        server,
+        "send/",
+        apikey=KEY,
+        numbers=C,
+        message="c",
+        sender="ABCDEF",
+        custom="c3",
+        receipt_url=listener.url,
+    )
     assert body["receipt_url"] == listener.url
     clock.now = T0 + 14
     wait_for(lambda: len(listener.got) == 3)
@@ -204,22 +244,33 @@ def test_receipts_reach_a_listener_once_each_when_final(sandbox, clock, listener
 def test_bulk_json_receipt_url_spellings_are_echoed_and_used(sandbox, clock, listener):
     server, _ = sandbox()
     for key, number in (("receipt_url", A), ("receiptUrl", B)):
-        data = {"sender": "ABCDEF", key: listener.url,
-                "messages": [{"number": number, "text": "x", "custom": key}]}
+        data = {
+            "sender": "ABCDEF",
+            key: listener.url,
+            "messages": [{"number": number, "text": "x", "custom": key}],
+        }
         body = post(server, "bulk_json/", apikey=KEY, data=json.dumps(data))
         assert [group["receipt_url"] for group in body["messages"]] == [listener.url]
     clock.now = T0 + 2
     wait_for(lambda: len(listener.got) == 2)
     assert sorted((r.number, r.custom) for r in listener.got) == [
-        (B, "receiptUrl"), (A, "receipt_url")]
+        (B, "receiptUrl"),
+        (A, "receipt_url"),
+    ]
 
 
-def test_every_status_is_posted_including_unknown_after_its_delay(sandbox, clock, outbox,
-                                                                  listener):
+def test_every_status_is_posted_including_unknown_after_its_delay(sandbox, clock, outbox, listener):
     server, _ = sandbox(receipts=Receipts(unknown_seconds=10))
     sent = numbers(60)
-    post(server, "send/", apikey=KEY, numbers=",".join(sent), message="m", sender="ABCDEF",
-         receipt_url=listener.url)
+    post(
+        server,
+        "send/",
+        apikey=KEY,
+        numbers=",".join(sent),
+        message="m",
+        sender="ABCDEF",
+        receipt_url=listener.url,
+    )
     clock.now = T0 + 2
     expected = Counter(m["status"] for m in read_outbox(outbox, at=clock.now))
     wait_for(lambda: len(listener.got) == 60 - expected["P"])
@@ -233,10 +284,13 @@ def test_every_status_is_posted_including_unknown_after_its_delay(sandbox, clock
 
 def test_scheduled_messages_call_back_only_after_they_are_due(sandbox, clock, listener):
     _, client = sandbox()
-    client.send_bulk([Outgoing(A, "later", custom="s")], sender="ABCDEF",
-                     schedule_time=T0 + 600, receipt_url=listener.url)
-    client.send_bulk([Outgoing(B, "now", custom="n")], sender="ABCDEF",
-                     receipt_url=listener.url)
+    client.send_bulk(
+        [Outgoing(A, "later", custom="s")],
+        sender="ABCDEF",
+        schedule_time=T0 + 600,
+        receipt_url=listener.url,
+    )
+    client.send_bulk([Outgoing(B, "now", custom="n")], sender="ABCDEF", receipt_url=listener.url)
     clock.now = T0 + 599
     wait_for(lambda: listener.got)  # the fence: B's receipt arrives, A's is not due
     assert [r.custom for r in listener.got] == ["n"]
@@ -245,16 +299,33 @@ def test_scheduled_messages_call_back_only_after_they_are_due(sandbox, clock, li
     assert listener.got[1] == Receipt(A, "D", "s", "2025-11-24 21:40:02")
 
 
-@pytest.mark.parametrize("url", ["http://example.com/r", "https://127.0.0.1/r",
-                                 "http://10.0.0.1:8080/r", "ftp://localhost/r",
-                                 "http://127.0.0.1:99999/r", "localhost/r"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/r",
+        "https://127.0.0.1/r",
+        "http://10.0.0.1:8080/r",
+        "ftp://localhost/r",
+        "http://127.0.0.1:99999/r",
+        "localhost/r",
+    ],
+)
 def test_a_receipt_url_off_loopback_fails_the_send_with_95(sandbox, outbox, url):
     server, client = sandbox()
-    expected = {"errors": [{"code": 95, "message": "Invalid receipt URL: the sandbox only calls "
-                            "back http://127.0.0.1, http://localhost or http://[::1]"}],
-                "status": "failure"}
-    assert post(server, "send/", apikey=KEY, numbers=A, message="x", sender="ABCDEF",
-                receipt_url=url) == expected
+    expected = {
+        "errors": [
+            {
+                "code": 95,
+                "message": "Invalid receipt URL: the sandbox only calls "
+                "back http://127.0.0.1, http://localhost or http://[::1]",
+            }
+        ],
+        "status": "failure",
+    }
+    assert (
+        post(server, "send/", apikey=KEY, numbers=A, message="x", sender="ABCDEF", receipt_url=url)
+        == expected
+    )
     data = {"sender": "ABCDEF", "receiptUrl": url, "messages": [{"number": A, "text": "x"}]}
     assert post(server, "bulk_json/", apikey=KEY, data=json.dumps(data)) == expected
     assert server.outbox(include_test=True) == []
@@ -289,11 +360,15 @@ def test_stop_cuts_off_a_hanging_receipt_and_a_reopened_sandbox_posts_it(outbox,
     hanging.bind(("127.0.0.1", 0))
     hanging.listen()
     port = hanging.getsockname()[1]
-    server = SandboxServer(outbox, api_key=KEY, clock=clock,
-                           receipts=Receipts(callback_timeout=30)).start()
+    server = SandboxServer(
+        outbox, api_key=KEY, clock=clock, receipts=Receipts(callback_timeout=30)
+    ).start()
     with TextlocalClient(KEY, server.url) as client:
-        client.send_bulk([Outgoing(A, "a", custom="h")], sender="ABCDEF",
-                         receipt_url=f"http://127.0.0.1:{port}/receipts")
+        client.send_bulk(
+            [Outgoing(A, "a", custom="h")],
+            sender="ABCDEF",
+            receipt_url=f"http://127.0.0.1:{port}/receipts",
+        )
     clock.now = T0 + 2
     hanging.settimeout(5)
     connection, _ = hanging.accept()  # the receipt POST is in flight, never answered
@@ -304,8 +379,7 @@ def test_stop_cuts_off_a_hanging_receipt_and_a_reopened_sandbox_posts_it(outbox,
     hanging.close()
     assert server.receipt_counts == ReceiptCounts()
     got: list[Receipt] = []
-    with ReceiptListener(got.append, port=port), \
-            SandboxServer(outbox, api_key=KEY, clock=clock):
+    with ReceiptListener(got.append, port=port), SandboxServer(outbox, api_key=KEY, clock=clock):
         wait_for(lambda: got)
     assert got == [Receipt(A, "D", "h", "2025-11-24 21:30:02")]
 
@@ -320,7 +394,18 @@ def test_the_callback_thread_ends_with_the_server(sandbox):
 
 def test_send_form_echoes_receipt_url_and_batch(sandbox, listener):
     server, _ = sandbox()
-    body = post(server, "send/", apikey=KEY, numbers=f"{A},{B}", message="x",
-                sender="ABCDEF", receipt_url=listener.url, custom="smsbatch-4-9")
+    body = post(
+        server,
+        "send/",
+        apikey=KEY,
+        numbers=f"{A},{B}",
+        message="x",
+        sender="ABCDEF",
+        receipt_url=listener.url,
+        custom="smsbatch-4-9",
+    )
     assert (body["batch_id"], body["receipt_url"], body["custom"]) == (
-        FIRST_BATCH_ID, listener.url, "smsbatch-4-9")
+        FIRST_BATCH_ID,
+        listener.url,
+        "smsbatch-4-9",
+    )

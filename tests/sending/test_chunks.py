@@ -38,23 +38,38 @@ def numbers(n: int) -> list[str]:
     return [f"+91987654{i:04d}" for i in range(n)]
 
 
-def bulk_reply(accepted: list[str], refused: tuple[str, int, str] | None = None,
-               first_id: int = 100) -> dict:
+def bulk_reply(
+    accepted: list[str], refused: tuple[str, int, str] | None = None, first_id: int = 100
+) -> dict:
     """A bulk_json success body in Textlocal's shape (docs/provider-api.md, "Sending with
     /bulk_json/")."""
     return {
-        "test": False, "balance_pre_send": 1000, "total_cost": len(accepted),
+        "test": False,
+        "balance_pre_send": 1000,
+        "total_cost": len(accepted),
         "balance_post_send": 1000 - len(accepted),
         "messages": [
-            {"balance": 999, "batch_id": 500 + i, "cost": 1, "num_messages": 1,
-             "message": {"num_parts": 1, "sender": "ACMEST", "content": "x"},
-             "receipt_url": "", "custom": "",
-             "messages": [{"id": first_id + i, "recipient": int(number)}]}
+            {
+                "balance": 999,
+                "batch_id": 500 + i,
+                "cost": 1,
+                "num_messages": 1,
+                "message": {"num_parts": 1, "sender": "ACMEST", "content": "x"},
+                "receipt_url": "",
+                "custom": "",
+                "messages": [{"id": first_id + i, "recipient": int(number)}],
+            }
             for i, number in enumerate(accepted)
         ],
-        "messages_not_sent": [] if refused is None else [
-            {"unique_id": "u1", "number": refused[0], "message": "x",
-             "error": {"code": refused[1], "message": refused[2]}}
+        "messages_not_sent": []
+        if refused is None
+        else [
+            {
+                "unique_id": "u1",
+                "number": refused[0],
+                "message": "x",
+                "error": {"code": refused[1], "message": refused[2]},
+            }
         ],
         "status": "success",
     }
@@ -73,8 +88,9 @@ def sent_payloads() -> list[dict]:
 @pytest.fixture
 def journal(tmp_path):
     with Journal.open(tmp_path / "journal.sqlite") as j:
-        run = j.begin_run(RunIdentity("in.xlsx", None, "Hello", "ACMEST", "service", "sandbox",
-                                      False), "sha")
+        run = j.begin_run(
+            RunIdentity("in.xlsx", None, "Hello", "ACMEST", "service", "sandbox", False), "sha"
+        )
         j.run_id = run.id
         yield j
 
@@ -87,8 +103,14 @@ def send(results, client, journal, **settings):
     settings.setdefault("concurrency", 1)
     settings.setdefault("retry", NO_WAIT)
     progress = settings.pop("progress", None)
-    return send_ready(results, client, journal, journal.run_id,
-                      SendSettings(sender="ACMEST", **settings), progress=progress)
+    return send_ready(
+        results,
+        client,
+        journal,
+        journal.run_id,
+        SendSettings(sender="ACMEST", **settings),
+        progress=progress,
+    )
 
 
 @responses.activate
@@ -103,12 +125,13 @@ def test_sends_ready_rows_in_chunks_and_maps_ids_back(client, journal):
     assert outcome.attempted == 4 and outcome.stopped is None
     payloads = sent_payloads()
     assert [[m["number"] for m in p["messages"]] for p in payloads] == [
-        [wire[0], wire[2]], [wire[3], wire[4]]]
+        [wire[0], wire[2]],
+        [wire[3], wire[4]],
+    ]
     assert [unquote(m["text"]) for m in payloads[0]["messages"]] == ["Hello 0", "Hello 2"]
     assert payloads[0]["sender"] == "ACMEST"
     assert results["status"].tolist() == ["sent", "invalid_number", "sent", "sent", "sent"]
-    assert results.loc[[2, 4, 5, 6], "provider_message_id"].tolist() == ["100", "101", "200",
-                                                                           "201"]
+    assert results.loc[[2, 4, 5, 6], "provider_message_id"].tolist() == ["100", "101", "200", "201"]
     assert results.loc[[2, 4, 5, 6], "batch_id"].tolist() == ["500", "501", "500", "501"]
     assert results.at[2, "sent_at"][-6] in "+-"  # ISO 8601 with an offset
     assert results.at[3, "provider_message_id"] is None
@@ -118,8 +141,10 @@ def test_sends_ready_rows_in_chunks_and_maps_ids_back(client, journal):
 def test_per_number_refusal_becomes_rejected_with_code_and_text(client, journal):
     results = make_results(numbers(2))
     wire = [n[1:] for n in results["phone_e164"]]
-    responses.post(BASE + "bulk_json/",
-                   json=bulk_reply([wire[0]], refused=(wire[1], 32, "Invalid number format")))
+    responses.post(
+        BASE + "bulk_json/",
+        json=bulk_reply([wire[0]], refused=(wire[1], 32, "Invalid number format")),
+    )
     send(results, client, journal)
     assert results["status"].tolist() == ["sent", "rejected"]
     assert results.at[3, "detail"] == "Textlocal error 32: Invalid number format"
@@ -141,8 +166,10 @@ def test_connection_refused_fails_the_chunk_and_goes_on(client, journal):
     # The chain requests really raises for a refused connection (providers/test_textlocal.py).
     refused = NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")
     for _ in range(NO_WAIT.attempts):  # refused on every try: known not sent
-        responses.post(BASE + "bulk_json/",
-                       body=requests.ConnectionError(MaxRetryError(None, "/bulk_json/", refused)))
+        responses.post(
+            BASE + "bulk_json/",
+            body=requests.ConnectionError(MaxRetryError(None, "/bulk_json/", refused)),
+        )
     responses.post(BASE + "bulk_json/", json=bulk_reply([wire[2]]))
     send(results, client, journal, chunk_size=2)
     assert len(responses.calls) == NO_WAIT.attempts + 1
@@ -164,9 +191,10 @@ def test_provider_stop_marks_this_chunk_and_every_later_row_failed(client, journ
     results = make_results(numbers(5))
     wire = [n[1:] for n in results["phone_e164"]]
     responses.post(BASE + "bulk_json/", json=bulk_reply(wire[:2]))
-    responses.post(BASE + "bulk_json/",
-                   json={"errors": [{"code": 7, "message": "Insufficient credits"}],
-                         "status": "failure"})
+    responses.post(
+        BASE + "bulk_json/",
+        json={"errors": [{"code": 7, "message": "Insufficient credits"}], "status": "failure"},
+    )
     outcome = send(results, client, journal, chunk_size=2)
     assert len(responses.calls) == 2  # nothing after the stop
     assert outcome.stopped.startswith("Textlocal error 7: Insufficient credits")
@@ -183,7 +211,8 @@ def test_limit_sends_the_first_n_and_marks_the_rest_for_a_rerun(client, journal)
     send(results, client, journal, limit=2)
     assert results["status"].tolist() == ["sent", "sent", "failed"]
     assert results.at[4, "detail"] == (
-        "not sent: --limit 2 reached; rerun the same command to send the rest")
+        "not sent: --limit 2 reached; rerun the same command to send the rest"
+    )
 
 
 @responses.activate
@@ -206,14 +235,15 @@ def test_chunk_size_above_the_bulk_limit_is_refused():
 def test_journal_holds_each_rows_outcome_with_the_chunk_correlation_id(client, journal):
     results = make_results(numbers(3))
     wire = [n[1:] for n in results["phone_e164"]]
-    responses.post(BASE + "bulk_json/",
-                   json=bulk_reply([wire[0]], refused=(wire[1], 32, "Invalid number format")))
+    responses.post(
+        BASE + "bulk_json/",
+        json=bulk_reply([wire[0]], refused=(wire[1], 32, "Invalid number format")),
+    )
     responses.post(BASE + "bulk_json/", body=requests.exceptions.ReadTimeout("timed out"))
     send(results, client, journal, chunk_size=2)
     entries = journal.entries(journal.run_id)
     by_row = {e.source_row: e for e in entries.values()}
-    assert {row: e.status for row, e in by_row.items()} == {2: "sent", 3: "rejected",
-                                                            4: "unknown"}
+    assert {row: e.status for row, e in by_row.items()} == {2: "sent", 3: "rejected", 4: "unknown"}
     assert by_row[2].provider_message_id == "100"
     assert by_row[2].custom == by_row[3].custom != by_row[4].custom
     assert by_row[2].custom.startswith(f"smsbatch-{journal.journal_id}-{journal.run_id}-")
@@ -237,7 +267,8 @@ def test_ctrl_c_finishes_in_flight_bookkeeping_and_sends_nothing_more(client, jo
     assert len(responses.calls) == 1
     assert results["status"].tolist() == ["sent", "sent", "failed", "failed", "failed"]
     assert results.at[4, "detail"] == (
-        "not sent: the run was interrupted; rerun the same command to send the rest")
+        "not sent: the run was interrupted; rerun the same command to send the rest"
+    )
     assert {e.status for e in journal.entries(journal.run_id).values()} == {"sent"}
 
 

@@ -25,8 +25,9 @@ from pipeline.sending.journal import (
 )
 from pipeline.sending.resume import apply_journal
 
-IDENTITY = RunIdentity("/data/in.xlsx", "Contacts", "Hi {Name}", "ACMEST", "service",
-                       "textlocal", False)
+IDENTITY = RunIdentity(
+    "/data/in.xlsx", "Contacts", "Hi {Name}", "ACMEST", "service", "textlocal", False
+)
 
 
 def pending(*rows: int) -> list[Pending]:
@@ -54,8 +55,9 @@ def test_a_second_process_on_the_same_journal_is_refused_at_once(tmp_path):
             except JournalInUse as exc:
                 print("refused:", exc)
         """)
-        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                              timeout=30, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+        )
         assert proc.stdout.startswith("refused: ")
     with Journal.open(path):  # released on close
         pass
@@ -100,10 +102,15 @@ def test_chunk_lifecycle_sending_then_outcomes_in_one_transaction(tmp_path):
         assert custom == f"smsbatch-{journal.journal_id}-{run.id}-{chunk_id}"
         assert len(custom) <= 30 and re.fullmatch(r"[0-9a-f]{12}", journal.journal_id)
         assert {e.status for e in journal.entries(run.id).values()} == {"sending"}
-        journal.finish_chunk(run.id, chunk_id, [
-            Outcome(rows[0].row_key, "sent", None, "11", "99", "2026-11-26T10:00:00+05:30"),
-            Outcome(rows[1].row_key, "failed", "not sent: refused"),
-        ], "answered")
+        journal.finish_chunk(
+            run.id,
+            chunk_id,
+            [
+                Outcome(rows[0].row_key, "sent", None, "11", "99", "2026-11-26T10:00:00+05:30"),
+                Outcome(rows[1].row_key, "failed", "not sent: refused"),
+            ],
+            "answered",
+        )
         entries = journal.entries(run.id)
         assert entries[rows[0].row_key].provider_message_id == "11"
         assert entries[rows[1].row_key].status == "failed"
@@ -115,33 +122,57 @@ def test_chunk_lifecycle_sending_then_outcomes_in_one_transaction(tmp_path):
 
 def make_results(keys: dict[int, tuple[str, str]]) -> pd.DataFrame:
     index = pd.Index(list(keys), name="source_row")
-    frame = pd.DataFrame({c: None for c in ["phone_e164", "message", "encoding", "segments",
-                                             "status", "detail", "provider_message_id",
-                                             "batch_id", "sent_at", "delivery_status"]},
-                         index=index, dtype=object)
+    frame = pd.DataFrame(
+        {
+            c: None
+            for c in [
+                "phone_e164",
+                "message",
+                "encoding",
+                "segments",
+                "status",
+                "detail",
+                "provider_message_id",
+                "batch_id",
+                "sent_at",
+                "delivery_status",
+            ]
+        },
+        index=index,
+        dtype=object,
+    )
     frame["phone_e164"] = [n for n, _ in keys.values()]
     frame["message"] = [m for _, m in keys.values()]
     frame["status"] = "ready"
     return frame
 
 
-@pytest.mark.parametrize(("resend_unknown", "expected"), [
-    (False, ["sent", "rejected", "unknown", "ready", "ready"]),
-    (True, ["sent", "rejected", "ready", "ready", "ready"]),
-])
+@pytest.mark.parametrize(
+    ("resend_unknown", "expected"),
+    [
+        (False, ["sent", "rejected", "unknown", "ready", "ready"]),
+        (True, ["sent", "rejected", "ready", "ready", "ready"]),
+    ],
+)
 def test_resume_carries_final_outcomes_and_resends_only_never_accepted(
-        tmp_path, resend_unknown, expected):
+    tmp_path, resend_unknown, expected
+):
     numbers = {r: (f"+91987654{r:04d}", f"Hi {r}") for r in (2, 3, 4, 5, 6)}
     with Journal.open(tmp_path / "j.sqlite") as journal:
         run = journal.begin_run(IDENTITY, "sha")
         rows = [Pending(row_key(*numbers[r]), r, numbers[r][0]) for r in (2, 3, 4, 5)]
         chunk_id, _ = journal.start_chunk(run.id, rows)
-        journal.finish_chunk(run.id, chunk_id, [
-            Outcome(rows[0].row_key, "sent", None, "11", "99", "2026-11-26T10:00:00+05:30"),
-            Outcome(rows[1].row_key, "rejected", "Textlocal error 32: Invalid number format"),
-            Outcome(rows[2].row_key, "unknown", "may have been sent: read timeout"),
-            Outcome(rows[3].row_key, "failed", "not sent: refused"),
-        ], "answered")
+        journal.finish_chunk(
+            run.id,
+            chunk_id,
+            [
+                Outcome(rows[0].row_key, "sent", None, "11", "99", "2026-11-26T10:00:00+05:30"),
+                Outcome(rows[1].row_key, "rejected", "Textlocal error 32: Invalid number format"),
+                Outcome(rows[2].row_key, "unknown", "may have been sent: read timeout"),
+                Outcome(rows[3].row_key, "failed", "not sent: refused"),
+            ],
+            "answered",
+        )
         entries = journal.entries(run.id)
     results = make_results(numbers)  # row 6 was never tried
     resumed = apply_journal(results, entries, resend_unknown=resend_unknown)
@@ -189,7 +220,8 @@ def test_a_journal_from_before_delivery_columns_gains_them_and_keeps_its_rows(tm
         assert journal.record_delivery([("11", "delivered", "2024-03-01T10:00:05+05:30")]) == 1
     with Journal.open(path) as journal:  # reopened: nothing added twice
         assert journal.delivery_by_message_id(["11"]) == {
-            "11": Delivery("+919876540002", "delivered", "2024-03-01T10:00:05+05:30")}
+            "11": Delivery("+919876540002", "delivered", "2024-03-01T10:00:05+05:30")
+        }
     columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(messages)")]
     assert columns[-2:] == ["delivery_status", "delivered_at"]
 
@@ -199,9 +231,12 @@ def test_record_delivery_is_one_transaction_and_lookups_page_past_sqlite_limits(
         run = journal.begin_run(IDENTITY, "sha")
         rows = pending(*range(2, 1202))
         chunk_id, _ = journal.start_chunk(run.id, rows)
-        journal.finish_chunk(run.id, chunk_id, [
-            Outcome(p.row_key, "sent", None, str(1000 + p.source_row), None, None)
-            for p in rows], "answered")
+        journal.finish_chunk(
+            run.id,
+            chunk_id,
+            [Outcome(p.row_key, "sent", None, str(1000 + p.source_row), None, None) for p in rows],
+            "answered",
+        )
 
         def updates():
             yield ("1002", "delivered", None)
@@ -212,7 +247,8 @@ def test_record_delivery_is_one_transaction_and_lookups_page_past_sqlite_limits(
         assert journal.delivery_by_message_id(["1002"]) == {}
         changed = journal.record_delivery(
             [(str(1000 + r), "pending" if r % 2 else "delivered", None) for r in range(2, 1202)]
-            + [("nope", "delivered", None)])
+            + [("nope", "delivered", None)]
+        )
         assert changed == 1200
         found = journal.delivery_by_message_id(str(1000 + r) for r in range(2, 1202))
     assert len(found) == 1200

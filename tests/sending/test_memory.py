@@ -39,13 +39,19 @@ NUMBER, TEXT = "+919876540001", "Hi Asha, your order is ready."
 KEY = row_key(NUMBER, TEXT)
 
 
-def identity(path: str = "/a/contacts.csv", *, account: str | None = "textlocal:x:1",
-             test: bool = False, template: str = "Hi {Name}") -> RunIdentity:
+def identity(
+    path: str = "/a/contacts.csv",
+    *,
+    account: str | None = "textlocal:x:1",
+    test: bool = False,
+    template: str = "Hi {Name}",
+) -> RunIdentity:
     return RunIdentity(path, None, template, "ACMEST", "service", "textlocal", test, account)
 
 
-def send_one(book: Journal, ident: RunIdentity, status: str = "sent",
-             number: str = NUMBER, text: str = TEXT) -> tuple[int, str]:
+def send_one(
+    book: Journal, ident: RunIdentity, status: str = "sent", number: str = NUMBER, text: str = TEXT
+) -> tuple[int, str]:
     run = book.begin_run(ident, "sha")
     key = row_key(number, text)
     chunk, custom = book.start_chunk(run.id, [Pending(key, 5, number)])
@@ -62,11 +68,16 @@ def test_another_runs_send_of_the_same_text_blocks_it(tmp_path, status):
     with Journal.open(tmp_path / "j.sqlite") as book:
         first, _ = send_one(book, identity("/a/contacts.csv"), status)
         later = book.begin_run(identity("/b/copy of contacts.csv"), "sha")
-        found = book.prior_sends([KEY], account="textlocal:x:1", test=False, since=SINCE,
-                                 exclude_run=later.id)
+        found = book.prior_sends(
+            [KEY], account="textlocal:x:1", test=False, since=SINCE, exclude_run=later.id
+        )
     assert list(found) == [KEY]
-    assert (found[KEY].status, found[KEY].run_id, found[KEY].input_name,
-            found[KEY].source_row) == (status, first, "contacts.csv", 5)
+    assert (found[KEY].status, found[KEY].run_id, found[KEY].input_name, found[KEY].source_row) == (
+        status,
+        first,
+        "contacts.csv",
+        5,
+    )
 
 
 @pytest.mark.parametrize("status", ["failed", "rejected"])
@@ -86,8 +97,15 @@ def test_other_account_other_text_test_mode_and_the_same_run_do_not_block(tmp_pa
         assert book.prior_sends([KEY], test=True, **asks) == {}
         assert book.prior_sends([row_key("+919876540002", TEXT)], test=False, **asks) == {}
         assert book.prior_sends([KEY], test=False, exclude_run=run, **asks) == {}
-        assert book.prior_sends([KEY], account="textlocal:x:1", test=False,
-                                since=datetime.now(UTC) + timedelta(minutes=1)) == {}
+        assert (
+            book.prior_sends(
+                [KEY],
+                account="textlocal:x:1",
+                test=False,
+                since=datetime.now(UTC) + timedelta(minutes=1),
+            )
+            == {}
+        )
 
 
 def test_a_run_from_before_accounts_blocks_every_account(tmp_path):
@@ -98,25 +116,37 @@ def test_a_run_from_before_accounts_blocks_every_account(tmp_path):
 
 
 def test_already_sent_rows_name_when_where_and_how_to_send_anyway(tmp_path):
-    results = pd.DataFrame({"phone_e164": [NUMBER, "+919876540002"], "message": [TEXT, TEXT],
-                            "status": ["ready", "ready"], "detail": [None, None]},
-                           index=[2, 3])
+    results = pd.DataFrame(
+        {
+            "phone_e164": [NUMBER, "+919876540002"],
+            "message": [TEXT, TEXT],
+            "status": ["ready", "ready"],
+            "detail": [None, None],
+        },
+        index=[2, 3],
+    )
     with Journal.open(tmp_path / "j.sqlite") as book:
         send_one(book, identity())
         keys = ready_keys(results)
-        priors = book.prior_sends(keys.values(), account="textlocal:x:1", test=False,
-                                  since=SINCE)
+        priors = book.prior_sends(keys.values(), account="textlocal:x:1", test=False, since=SINCE)
     assert apply_prior_sends(results, keys, priors, timedelta(days=7)) == 1
     assert results["status"].tolist() == ["already_sent", "ready"]
     assert results.at[2, "detail"].startswith("the same text to this number was sent on ")
     assert results.at[2, "detail"].endswith(
         " IST from contacts.csv (journal run 1, row 5), within the 7-day repeat window; to "
-        "send it again on purpose, rerun with --repeat-window 0")
+        "send it again on purpose, rerun with --repeat-window 0"
+    )
 
 
-@pytest.mark.parametrize(("window", "text"), [
-    (timedelta(days=7), "7-day"), (timedelta(hours=12), "12-hour"),
-    (timedelta(minutes=90), "90-minute"), (timedelta(seconds=45), "45-second")])
+@pytest.mark.parametrize(
+    ("window", "text"),
+    [
+        (timedelta(days=7), "7-day"),
+        (timedelta(hours=12), "12-hour"),
+        (timedelta(minutes=90), "90-minute"),
+        (timedelta(seconds=45), "45-second"),
+    ],
+)
 def test_describe_window(window, text):
     assert describe_window(window) == text
 
@@ -167,19 +197,22 @@ def test_a_symlinked_journal_opens_its_target_with_one_write_ahead_log(tmp_path)
     assert not (tmp_path / "link.sqlite-wal").exists()
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "the journal is empty (0 bytes), as if truncated"),
-    (b"PK\x03\x04 a spreadsheet, not a journal" * 50, "this is not an SQLite database"),
-])
-def test_a_journal_that_cannot_be_trusted_is_refused_and_left_as_it_was(tmp_path, content,
-                                                                       message):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the journal is empty (0 bytes), as if truncated"),
+        (b"PK\x03\x04 a spreadsheet, not a journal" * 50, "this is not an SQLite database"),
+    ],
+)
+def test_a_journal_that_cannot_be_trusted_is_refused_and_left_as_it_was(tmp_path, content, message):
     path = tmp_path / "j.sqlite"
     path.write_bytes(content)
     with pytest.raises(JournalRefused) as caught:
         with Journal.open(path):
             pass
-    assert str(caught.value).startswith(f"{path}: {message}, so it cannot say what was "
-                                        "already sent. Restore it from a backup")
+    assert str(caught.value).startswith(
+        f"{path}: {message}, so it cannot say what was already sent. Restore it from a backup"
+    )
     assert path.read_bytes() == content
 
 
@@ -217,8 +250,13 @@ def test_a_full_journal_raises_one_line_and_keeps_what_was_committed(tmp_path):
         # SQLite's own size cap: the same SQLITE_FULL a full disk gives.
         book._db.execute("PRAGMA max_page_count = 1")  # noqa: SLF001 - a disk we can fill
         with pytest.raises(JournalWriteError) as caught:
-            book.start_chunk(run.id, [Pending(row_key(f"+9198765{i:05d}", TEXT), i,
-                                              f"+9198765{i:05d}") for i in range(500)])
+            book.start_chunk(
+                run.id,
+                [
+                    Pending(row_key(f"+9198765{i:05d}", TEXT), i, f"+9198765{i:05d}")
+                    for i in range(500)
+                ],
+            )
     text = str(caught.value)
     assert text.startswith(f"cannot write the journal {path} (database or disk is full)")
     assert "free some space" in text and "\n" not in text
@@ -258,19 +296,23 @@ def test_reconcile_calls_a_row_sent_only_on_id_number_and_exact_text(tmp_path):
     assert (found.sent, found.failed, outcome(path, run)) == (1, 0, "sent")
 
 
-@pytest.mark.parametrize(("custom", "content", "status"), [
-    ("smsbatch-000000000000-1-1", TEXT, "failed"),  # another journal's campaign, same text
-    ("smsbatch-1-1", "Sale ends Sunday", "failed"),  # an old id and another text
-    (None, "Sale ends Sunday", "failed"),  # no id, another text: not ours
-    ("OURS", "Hi Asha, your order is ready. ", "unknown"),  # our id, text altered: not proof
-    (None, TEXT, "unknown"),  # the same text with no id: may be ours
-    (None, None, "unknown"),  # nothing to tell: may be ours
-])
+@pytest.mark.parametrize(
+    ("custom", "content", "status"),
+    [
+        ("smsbatch-000000000000-1-1", TEXT, "failed"),  # another journal's campaign, same text
+        ("smsbatch-1-1", "Sale ends Sunday", "failed"),  # an old id and another text
+        (None, "Sale ends Sunday", "failed"),  # no id, another text: not ours
+        ("OURS", "Hi Asha, your order is ready. ", "unknown"),  # our id, text altered: not proof
+        (None, TEXT, "unknown"),  # the same text with no id: may be ours
+        (None, None, "unknown"),  # nothing to tell: may be ours
+    ],
+)
 def test_less_than_id_number_and_text_is_not_evidence(tmp_path, custom, content, status):
     path = tmp_path / "j.sqlite"
     run, ours = unknown_row(path)
-    found = reconcile(History([message(ours if custom == "OURS" else custom, content)]), path,
-                      settle=0)
+    found = reconcile(
+        History([message(ours if custom == "OURS" else custom, content)]), path, settle=0
+    )
     assert outcome(path, run) == status
     assert found.sent == 0
 
@@ -301,10 +343,16 @@ def test_without_an_override_the_state_directory_is_the_platforms(monkeypatch, t
     assert default_journal() == tmp_path / "smsbatch" / "journal.sqlite"
 
 
-@pytest.mark.parametrize(("text", "zero", "value"), [
-    ("7d", False, timedelta(days=7)), (" 12H ", False, timedelta(hours=12)),
-    ("0", True, timedelta(0)), ("off", True, timedelta(0)), ("45s", True, timedelta(seconds=45)),
-])
+@pytest.mark.parametrize(
+    ("text", "zero", "value"),
+    [
+        ("7d", False, timedelta(days=7)),
+        (" 12H ", False, timedelta(hours=12)),
+        ("0", True, timedelta(0)),
+        ("off", True, timedelta(0)),
+        ("45s", True, timedelta(seconds=45)),
+    ],
+)
 def test_parse_duration(text, zero, value):
     assert parse_duration(text, "--repeat-window", allow_zero=zero) == value
 
@@ -316,7 +364,8 @@ def test_a_bad_duration_says_what_to_give(text):
     assert str(caught.value) == (
         f"--repeat-window {text!r} is not a duration: give a whole number of at least 1 and "
         "a unit, s (seconds), m (minutes), h (hours), d (days) or w (weeks), e.g. 7d, or 0 to "
-        "switch it off")
+        "switch it off"
+    )
 
 
 def default_name(folder: Path) -> Path:
@@ -329,15 +378,16 @@ def test_out_checks(tmp_path):
     (tmp_path / "reports").mkdir()
     ok = check_out_path(tmp_path / "r.XLSX", inputs=[sheet], default_name=default_name)
     assert ok == tmp_path / "r.XLSX"
-    assert check_out_path(tmp_path / "reports", inputs=[sheet],
-                          default_name=default_name) == tmp_path / "reports" / "default.xlsx"
+    assert (
+        check_out_path(tmp_path / "reports", inputs=[sheet], default_name=default_name)
+        == tmp_path / "reports" / "default.xlsx"
+    )
     (tmp_path / "alias.xlsx").symlink_to(sheet)
     for same in (sheet, tmp_path / "alias.xlsx", tmp_path / "reports" / ".." / "contacts.xlsx"):
         with pytest.raises(InputError, match="is the input file"):
             check_out_path(same, inputs=[sheet], default_name=default_name)
     with pytest.raises(InputError, match="the folder .*/missing/ does not exist"):
-        check_out_path(tmp_path / "missing" / "r.xlsx", inputs=[sheet],
-                       default_name=default_name)
+        check_out_path(tmp_path / "missing" / "r.xlsx", inputs=[sheet], default_name=default_name)
     with pytest.raises(InputError, match="must end in .xlsx"):
         check_out_path(tmp_path / "r.csv", inputs=[sheet], default_name=default_name)
     assert not (tmp_path / "missing").exists()

@@ -52,13 +52,20 @@ def sleeps() -> Sleeps:
 
 # -- the policy ---------------------------------------------------------------------------
 
+
 def test_defaults():
     assert RetryPolicy() == RetryPolicy(attempts=5, base=0.5, cap=30.0, max_retry_after=120.0)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"attempts": 0}, {"base": -1.0}, {"cap": float("inf")}, {"max_retry_after": float("nan")},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"attempts": 0},
+        {"base": -1.0},
+        {"cap": float("inf")},
+        {"max_retry_after": float("nan")},
+    ],
+)
 def test_policy_rejects_nonsense(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         RetryPolicy(**kwargs)
@@ -67,7 +74,15 @@ def test_policy_rejects_nonsense(kwargs):
 def test_backoff_ceiling_doubles_then_caps():
     policy = RetryPolicy(base=0.5, cap=30.0)
     assert [policy.backoff_ceiling(n) for n in range(8)] == [
-        0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+        0.5,
+        1.0,
+        2.0,
+        4.0,
+        8.0,
+        16.0,
+        30.0,
+        30.0,
+    ]
     assert policy.backoff_ceiling(5000) == 30.0  # no OverflowError for absurd attempts
     with pytest.raises(ValueError):
         policy.backoff_ceiling(-1)
@@ -99,18 +114,22 @@ def test_delay_honours_retry_after_exactly():
     assert policy.delay(4, RateLimited("429", retry_after=0.25), random.Random(SEED)) == 0.25
 
 
-@pytest.mark.parametrize(("error", "expected"), [
-    (RateLimited("429", retry_after=7), 7.0),
-    (RateLimited("429", retry_after=-3.0), 0.0),
-    (RateLimited("429", retry_after=None), None),
-    (RateLimited("429", retry_after=float("nan")), None),
-    (NotSentError("refused"), None),
-])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (RateLimited("429", retry_after=7), 7.0),
+        (RateLimited("429", retry_after=-3.0), 0.0),
+        (RateLimited("429", retry_after=None), None),
+        (RateLimited("429", retry_after=float("nan")), None),
+        (NotSentError("refused"), None),
+    ],
+)
 def test_retry_after_of_an_error(error, expected):
     assert retry_after(error) == expected
 
 
 # -- call_with_retries with a scripted fn -------------------------------------------------
+
 
 def test_success_first_time_never_sleeps(sleeps):
     fn = Script("ok")
@@ -145,12 +164,15 @@ def test_rate_limited_without_retry_after_backs_off(sleeps, retries):
     assert sleeps == [rng.uniform(0, 0.5 * 2**n) for n in range(retries)]
 
 
-@pytest.mark.parametrize("error", [
-    OutcomeUnknown("read timed out: may have been sent"),
-    ProviderError("Textlocal error 7: Insufficient credits", code=7),
-    ValueError("a bug"),
-    KeyboardInterrupt(),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        OutcomeUnknown("read timed out: may have been sent"),
+        ProviderError("Textlocal error 7: Insufficient credits", code=7),
+        ValueError("a bug"),
+        KeyboardInterrupt(),
+    ],
+)
 def test_anything_but_not_sent_is_raised_at_once(sleeps, error):
     fn = Script(error, "never reached")
     retries = []
@@ -250,11 +272,23 @@ BULK = DEFAULT_BASE_URL + "bulk_json/"
 KEY = "test-key-123"
 NUMBER = "919876543210"
 BULK_OK = {
-    "status": "success", "test": False, "balance_pre_send": 10, "total_cost": 1,
+    "status": "success",
+    "test": False,
+    "balance_pre_send": 10,
+    "total_cost": 1,
     "balance_post_send": 9,
-    "messages": [{"balance": 9, "batch_id": 596486325, "cost": 1, "num_messages": 1,
-                  "message": {"num_parts": 1, "sender": "ABCDEF", "content": "Hi"},
-                  "receipt_url": "", "custom": "", "messages": [{"id": 77, "recipient": NUMBER}]}],
+    "messages": [
+        {
+            "balance": 9,
+            "batch_id": 596486325,
+            "cost": 1,
+            "num_messages": 1,
+            "message": {"num_parts": 1, "sender": "ABCDEF", "content": "Hi"},
+            "receipt_url": "",
+            "custom": "",
+            "messages": [{"id": 77, "recipient": NUMBER}],
+        }
+    ],
 }
 ACCEPTED = {NUMBER: Accepted(NUMBER, "77", "596486325", 1)}
 
@@ -269,7 +303,9 @@ def _send(sleeps: Sleeps, policy: RetryPolicy | None = None):
     with TextlocalClient(KEY) as client:
         return call_with_retries(
             lambda: client.send_bulk([Outgoing(NUMBER, "Hi")], sender="ABCDEF"),
-            policy or RetryPolicy(), sleep=sleeps, rng=random.Random(SEED),
+            policy or RetryPolicy(),
+            sleep=sleeps,
+            rng=random.Random(SEED),
         )
 
 
@@ -321,8 +357,9 @@ def test_http_429_without_retry_after_backs_off(sleeps):
 
 def _not_retried(sleeps: Sleeps, first: dict, expected: type[Exception]) -> Exception:
     """Serve `first` then a 200; the call must fail with `expected` and leave the 200 unused."""
-    with responses.RequestsMock(registry=OrderedRegistry,
-                                assert_all_requests_are_fired=False) as rsps:
+    with responses.RequestsMock(
+        registry=OrderedRegistry, assert_all_requests_are_fired=False
+    ) as rsps:
         rsps.post(BULK, **first)
         # A retry would get this 200 and succeed, so pytest.raises below would fail.
         rsps.post(BULK, json=BULK_OK)
@@ -341,13 +378,15 @@ def test_http_500_is_outcome_unknown_and_not_retried(sleeps):
 
 def test_http_read_timeout_is_outcome_unknown_and_not_retried(sleeps):
     error = _not_retried(
-        sleeps, {"body": requests.exceptions.ReadTimeout("read timed out")}, OutcomeUnknown)
+        sleeps, {"body": requests.exceptions.ReadTimeout("read timed out")}, OutcomeUnknown
+    )
     assert "ReadTimeout" in str(error)
 
 
 def test_http_garbage_body_is_outcome_unknown_and_not_retried(sleeps):
     error = _not_retried(
-        sleeps, {"status": 200, "body": "<html>Bad gateway</html>"}, OutcomeUnknown)
+        sleeps, {"status": 200, "body": "<html>Bad gateway</html>"}, OutcomeUnknown
+    )
     assert "not JSON" in str(error)
 
 
@@ -359,5 +398,6 @@ def test_http_failure_envelope_is_provider_error_and_not_retried(sleeps):
 
 def test_http_429_retry_after_too_long_gives_up(sleeps):
     error = _not_retried(
-        sleeps, {"status": 429, "headers": {"Retry-After": "600"}, "json": {}}, RateLimited)
+        sleeps, {"status": 429, "headers": {"Retry-After": "600"}, "json": {}}, RateLimited
+    )
     assert error.retry_after == 600.0

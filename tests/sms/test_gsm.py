@@ -63,8 +63,20 @@ def test_encoding_of(text, encoding):
 
 @pytest.mark.parametrize(
     ("length", "parts"),
-    [(0, 1), (1, 1), (160, 1), (161, 2), (306, 2), (307, 3), (459, 3), (460, 4),
-     (612, 4), (613, 5), (765, 5), (766, 6)],
+    [
+        (0, 1),
+        (1, 1),
+        (160, 1),
+        (161, 2),
+        (306, 2),
+        (307, 3),
+        (459, 3),
+        (460, 4),
+        (612, 4),
+        (613, 5),
+        (765, 5),
+        (766, 6),
+    ],
 )
 def test_gsm_plain_boundaries(length, parts):
     assert count_segments("a" * length) == parts
@@ -154,17 +166,50 @@ def test_non_gsm_characters_positions():
 @pytest.mark.parametrize(
     ("char", "replacement"),
     [
-        ("\u2018", "'"), ("\u2019", "'"), ("\u201a", "'"), ("\u201b", "'"), ("\u2032", "'"),
-        ("\u2039", "'"), ("\u203a", "'"), ("\u02bc", "'"), ("\u00b4", "'"), ("`", "'"),
-        ("\u201c", '"'), ("\u201d", '"'), ("\u201e", '"'), ("\u201f", '"'), ("\u2033", '"'),
-        ("\u00ab", '"'), ("\u00bb", '"'),
-        ("\u2010", "-"), ("\u2011", "-"), ("\u2012", "-"), ("\u2013", "-"), ("\u2014", "-"),
-        ("\u2015", "-"), ("\u2212", "-"), ("\u2022", "-"),
-        ("\u00a0", " "), ("\u202f", " "), ("\u205f", " "), ("\u3000", " "),
-        ("\u2000", " "), ("\u2001", " "), ("\u2002", " "), ("\u2003", " "), ("\u2004", " "),
-        ("\u2005", " "), ("\u2006", " "), ("\u2007", " "), ("\u2008", " "), ("\u2009", " "),
+        ("\u2018", "'"),
+        ("\u2019", "'"),
+        ("\u201a", "'"),
+        ("\u201b", "'"),
+        ("\u2032", "'"),
+        ("\u2039", "'"),
+        ("\u203a", "'"),
+        ("\u02bc", "'"),
+        ("\u00b4", "'"),
+        ("`", "'"),
+        ("\u201c", '"'),
+        ("\u201d", '"'),
+        ("\u201e", '"'),
+        ("\u201f", '"'),
+        ("\u2033", '"'),
+        ("\u00ab", '"'),
+        ("\u00bb", '"'),
+        ("\u2010", "-"),
+        ("\u2011", "-"),
+        ("\u2012", "-"),
+        ("\u2013", "-"),
+        ("\u2014", "-"),
+        ("\u2015", "-"),
+        ("\u2212", "-"),
+        ("\u2022", "-"),
+        ("\u00a0", " "),
+        ("\u202f", " "),
+        ("\u205f", " "),
+        ("\u3000", " "),
+        ("\u2000", " "),
+        ("\u2001", " "),
+        ("\u2002", " "),
+        ("\u2003", " "),
+        ("\u2004", " "),
+        ("\u2005", " "),
+        ("\u2006", " "),
+        ("\u2007", " "),
+        ("\u2008", " "),
+        ("\u2009", " "),
         ("\u200a", " "),
-        ("\u200b", ""), ("\u2060", ""), ("\ufeff", ""), ("\u00ad", ""),
+        ("\u200b", ""),
+        ("\u2060", ""),
+        ("\ufeff", ""),
+        ("\u00ad", ""),
         ("\u2026", "..."),
     ],
 )
@@ -227,18 +272,26 @@ def test_max_ucs2_units_is_five_parts_of_67():
         ("a" * 802, "too long: 802 GSM-7 characters (max 765, 5 parts)"),
         # € is ESC + septet: 763 + 2 = 765 fits, 764 + 2 = 766 does not
         ("a" * 763 + "\u20ac", None),
-        ("a" * 764 + "\u20ac",
-         "too long: 766 GSM-7 characters, \u20ac counting 2 (max 765, 5 parts)"),
+        (
+            "a" * 764 + "\u20ac",
+            "too long: 766 GSM-7 characters, \u20ac counting 2 (max 765, 5 parts)",
+        ),
         ("{" + "a" * 761 + "}", None),
-        ("{" + "a" * 762 + "}",
-         "too long: 766 GSM-7 characters, { } counting 2 (max 765, 5 parts)"),
-        ("^[]|~" + "a" * 761, "too long: 771 GSM-7 characters, ^ [ ] ... counting 2 "
-                              "(max 765, 5 parts)"),
+        (
+            "{" + "a" * 762 + "}",
+            "too long: 766 GSM-7 characters, { } counting 2 (max 765, 5 parts)",
+        ),
+        (
+            "^[]|~" + "a" * 761,
+            "too long: 771 GSM-7 characters, ^ [ ] ... counting 2 (max 765, 5 parts)",
+        ),
         ("\f" + "a" * 764, "too long: 766 GSM-7 characters, U+000C counting 2 (max 765, 5 parts)"),
         # 765 septets, but € would straddle parts 1 and 2, so it moves whole: 6 parts
-        ("a" * 152 + "\u20ac" + "a" * 611,
-         "too long: 765 GSM-7 characters, \u20ac counting 2, need 6 parts because such a "
-         "character is never split across two parts (max 765, 5 parts)"),
+        (
+            "a" * 152 + "\u20ac" + "a" * 611,
+            "too long: 765 GSM-7 characters, \u20ac counting 2, need 6 parts because such a "
+            "character is never split across two parts (max 765, 5 parts)",
+        ),
         ("a" * 151 + "\u20ac" + "a" * 612, None),  # € ends part 1 exactly
         (DEVA * 335, None),
         (DEVA * 336, "too long: 336 Unicode characters (max 335, 5 parts)"),
@@ -247,14 +300,17 @@ def test_max_ucs2_units_is_five_parts_of_67():
         ("a" * 335 + "\u2019", "too long: 336 Unicode characters (max 335, 5 parts)"),
         # an emoji is 2 UTF-16 units
         (DEVA * 333 + EMOJI, None),
-        (DEVA * 334 + EMOJI, "too long: 336 Unicode characters, \U0001f600 counting 2 "
-                             "(max 335, 5 parts)"),
-        (DEVA * 66 + EMOJI + DEVA * 267,
-         "too long: 335 Unicode characters, \U0001f600 counting 2, need 6 parts because such a "
-         "character is never split across two parts (max 335, 5 parts)"),
+        (
+            DEVA * 334 + EMOJI,
+            "too long: 336 Unicode characters, \U0001f600 counting 2 (max 335, 5 parts)",
+        ),
+        (
+            DEVA * 66 + EMOJI + DEVA * 267,
+            "too long: 335 Unicode characters, \U0001f600 counting 2, need 6 parts because such a "
+            "character is never split across two parts (max 335, 5 parts)",
+        ),
         (EMOJI * 160, None),  # 320 units, 33 emoji a part: 5 parts
-        (EMOJI * 168, "too long: 336 Unicode characters, \U0001f600 counting 2 "
-                      "(max 335, 5 parts)"),
+        (EMOJI * 168, "too long: 336 Unicode characters, \U0001f600 counting 2 (max 335, 5 parts)"),
     ],
 )
 def test_length_problem(text, problem):
@@ -278,27 +334,46 @@ def test_length_problem_matches_segments_everywhere_near_the_limits():
     [
         ("Plain {GSM} text \u20ac", 3, None),
         ("", 3, None),
-        ("Hello, it\u2019s 5 \u2013 6 pm", 3,
-         "Unicode because of \u2019 U+2019 at position 10, \u2013 U+2013 at position 15"),
+        (
+            "Hello, it\u2019s 5 \u2013 6 pm",
+            3,
+            "Unicode because of \u2019 U+2019 at position 10, \u2013 U+2013 at position 15",
+        ),
         # repeats are reported once, at their first position
         ("\u2019a\u2019b\u2019", 3, "Unicode because of \u2019 U+2019 at position 1"),
-        ("Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026", 3,
-         "Unicode because of \u20b9 U+20B9 at position 5, \u2014 U+2014 at position 17, "
-         "\u201c U+201C at position 19, +2 more"),
-        ("Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026", 1,
-         "Unicode because of \u20b9 U+20B9 at position 5, +4 more"),
-        ("Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026", 5,
-         "Unicode because of \u20b9 U+20B9 at position 5, \u2014 U+2014 at position 17, "
-         "\u201c U+201C at position 19, \u201d U+201D at position 26, "
-         "\u2026 U+2026 at position 28"),
+        (
+            "Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026",
+            3,
+            "Unicode because of \u20b9 U+20B9 at position 5, \u2014 U+2014 at position 17, "
+            "\u201c U+201C at position 19, +2 more",
+        ),
+        (
+            "Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026",
+            1,
+            "Unicode because of \u20b9 U+20B9 at position 5, +4 more",
+        ),
+        (
+            "Pay \u20b9500 by 5th \u2014 \u201cthanks\u201d \u2026",
+            5,
+            "Unicode because of \u20b9 U+20B9 at position 5, \u2014 U+2014 at position 17, "
+            "\u201c U+201C at position 19, \u201d U+201D at position 26, "
+            "\u2026 U+2026 at position 28",
+        ),
         # invisible characters are named, not printed
-        ("a\u00a0b\tc\u0301", 3,
-         "Unicode because of U+00A0 NO-BREAK SPACE at position 2, U+0009 at position 4, "
-         "U+0301 COMBINING ACUTE ACCENT at position 6"),
+        (
+            "a\u00a0b\tc\u0301",
+            3,
+            "Unicode because of U+00A0 NO-BREAK SPACE at position 2, U+0009 at position 4, "
+            "U+0301 COMBINING ACUTE ACCENT at position 6",
+        ),
         (f"ok {EMOJI}!", 3, "Unicode because of \U0001f600 U+1F600 at position 4"),
         # a Devanagari vowel sign cannot stand alone either
-        ("\u0915\u093f", 3, "Unicode because of \u0915 U+0915 at position 1, "
-                             "U+093F DEVANAGARI VOWEL SIGN I at position 2"),
+        (
+            "\u0915\u093f",
+            3,
+            "Unicode because of \u0915 U+0915 at position 1, "
+            "U+093F DEVANAGARI VOWEL SIGN I at position 2",
+        ),
         ("\u00e7a \u00c7a", 3, "Unicode because of \u00e7 U+00E7 at position 1"),
     ],
 )
@@ -318,9 +393,17 @@ def test_describe_unicode_positions_agree_with_non_gsm_characters():
 
 def test_describe_unicode_many_agrees_with_one_at_a_time():
     texts = [
-        f"Hi {HINDI}, order 1 ships today", f"Hi {HINDI}, order 2 ships today",  # same prefix
-        f"Hi {HINDI}", f"Hi {HINDI}!", f"Hi {HINDI}’", "plain GSM", "", f"{EMOJI}x{EMOJI}",
-        "a\nb\u00e7", "ç" + "x" * 200 + "€é", "€ only extension",
+        f"Hi {HINDI}, order 1 ships today",
+        f"Hi {HINDI}, order 2 ships today",  # same prefix
+        f"Hi {HINDI}",
+        f"Hi {HINDI}!",
+        f"Hi {HINDI}’",
+        "plain GSM",
+        "",
+        f"{EMOJI}x{EMOJI}",
+        "a\nb\u00e7",
+        "ç" + "x" * 200 + "€é",
+        "€ only extension",
         f"{DEVA}{HINDI}{DEVA}₹",
     ]
     assert describe_unicode_many(texts) == [describe_unicode(t) for t in texts]

@@ -151,14 +151,30 @@ def test_explain_and_normalise_agree_on_random_input() -> None:
 
 def test_normalise_many_on_a_mixed_object_series() -> None:
     series = pd.Series(
-        ["+91 98765 43210", 9876543211, 919876543212.0, None, np.nan, "abc", "022 2345 6789",
-         f"98765{NBSP}43213", "919876543214.0"],
+        [
+            "+91 98765 43210",
+            9876543211,
+            919876543212.0,
+            None,
+            np.nan,
+            "abc",
+            "022 2345 6789",
+            f"98765{NBSP}43213",
+            "919876543214.0",
+        ],
         index=[10, 11, 12, 13, 14, 15, 16, 17, 18],
         dtype=object,
     )
     assert normalise_many(series) == [
-        "+919876543210", "+919876543211", "+919876543212", None, None, None, None,
-        "+919876543213", "+919876543214",
+        "+919876543210",
+        "+919876543211",
+        "+919876543212",
+        None,
+        None,
+        None,
+        None,
+        "+919876543213",
+        "+919876543214",
     ]
 
 
@@ -253,11 +269,14 @@ def test_mask(value: object, masked: str) -> None:
     assert mask(value) == masked  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("98765.00000", "+919876500000"),  # a "." before zeros is a separator ...
-    ("987.654.0000", "+919876540000"),
-    ("919876500000.0", "+919876500000"),  # ... but a trailing ".0" is a float's leftover
-    ("9876500000.00", "+919876500000"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("98765.00000", "+919876500000"),  # a "." before zeros is a separator ...
+        ("987.654.0000", "+919876540000"),
+        ("919876500000.0", "+919876500000"),  # ... but a trailing ".0" is a float's leftover
+        ("9876500000.00", "+919876500000"),
+    ],
+)
 def test_dots_are_separators_except_a_floats_trailing_zero(text, expected):
     assert normalise(text) == expected

@@ -157,14 +157,24 @@ HINT = "give it as HH:MM-HH:MM in IST, e.g. --promo-window 10:00-21:00"
         ("10:0-21:00", f"--promo-window '10:0-21:00' is not a time range; {HINT}"),
         ("10.00-21.00", f"--promo-window '10.00-21.00' is not a time range; {HINT}"),
         ("१०-२१", f"--promo-window '१०-२१' is not a time range; {HINT}"),
-        ("24:00-25:00", f"--promo-window '24:00-25:00': 24:00 is not a time of day "
-                        f"(00:00 to 23:59); {HINT}"),
-        ("10:00-21:60", f"--promo-window '10:00-21:60': 21:60 is not a time of day "
-                        f"(00:00 to 23:59); {HINT}"),
-        ("22:00-06:00", f"--promo-window '22:00-06:00': the window must open before it closes "
-                        f"on the same day (no overnight windows); {HINT}"),
-        ("10:00-10:00", f"--promo-window '10:00-10:00': the window must open before it closes "
-                        f"on the same day (no overnight windows); {HINT}"),
+        (
+            "24:00-25:00",
+            f"--promo-window '24:00-25:00': 24:00 is not a time of day (00:00 to 23:59); {HINT}",
+        ),
+        (
+            "10:00-21:60",
+            f"--promo-window '10:00-21:60': 21:60 is not a time of day (00:00 to 23:59); {HINT}",
+        ),
+        (
+            "22:00-06:00",
+            f"--promo-window '22:00-06:00': the window must open before it closes "
+            f"on the same day (no overnight windows); {HINT}",
+        ),
+        (
+            "10:00-10:00",
+            f"--promo-window '10:00-10:00': the window must open before it closes "
+            f"on the same day (no overnight windows); {HINT}",
+        ),
     ],
 )
 def test_parse_errors(text, message):

@@ -23,10 +23,15 @@ def test_route_by_sender_validity_table(route, sender):
     else:
         with pytest.raises(InputError) as info:
             check_sender(sender, route)
-        wanted = ("6 digits (a promotional DLT header)" if route == "promotional"
-                  else "6 letters (your DLT header, case as registered)")
-        assert str(info.value) == (f"sender {sender!r} does not fit the {route} route: it must "
-                                   f"be {wanted}; fix --sender / TEXTLOCAL_SENDER or --route")
+        wanted = (
+            "6 digits (a promotional DLT header)"
+            if route == "promotional"
+            else "6 letters (your DLT header, case as registered)"
+        )
+        assert str(info.value) == (
+            f"sender {sender!r} does not fit the {route} route: it must "
+            f"be {wanted}; fix --sender / TEXTLOCAL_SENDER or --route"
+        )
 
 
 def test_unknown_route_is_an_input_error():
@@ -39,12 +44,15 @@ def test_check_without_dlt_templates_warns_once():
     assert template_warnings("Hi {Name}", Rules(), checking=False) == []
 
 
-@pytest.mark.parametrize(("text", "warned"), [
-    ("Sale! 20% off at Acme", True),
-    ("Sale! 20% off at Acme. Reply STOP to opt out", False),
-    ("Sale! To unsubscribe sms 1909", False),
-    ("Sale! opt-out: acme.in/x", False),
-])
+@pytest.mark.parametrize(
+    ("text", "warned"),
+    [
+        ("Sale! 20% off at Acme", True),
+        ("Sale! 20% off at Acme. Reply STOP to opt out", False),
+        ("Sale! To unsubscribe sms 1909", False),
+        ("Sale! opt-out: acme.in/x", False),
+    ],
+)
 def test_promotional_template_without_an_opt_out_instruction_warns(text, warned):
     warnings = template_warnings(text, Rules(route="promotional"), checking=False)
     assert bool(warnings) is warned

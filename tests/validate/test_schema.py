@@ -32,15 +32,15 @@ def test_returns_source_row_labels_not_positions() -> None:
 
 def test_every_bad_cell_is_reported_in_frame_order() -> None:
     phones = [
-        None,               # 2: null
-        "+919876543210",    # 4
-        "919876543210",     # 7: no +
-        np.nan,             # 8: null as NaN
-        "+14155552671",     # 11: not Indian
+        None,  # 2: null
+        "+919876543210",  # 4
+        "919876543210",  # 7: no +
+        np.nan,  # 8: null as NaN
+        "+14155552671",  # 11: not Indian
         "+91 98765 43210",  # 12: not normalised
-        "+915876543210",    # 13: not a mobile
-        "+9198765432101",   # 20: too long
-        "+917012345678",    # 21
+        "+915876543210",  # 13: not a mobile
+        "+9198765432101",  # 20: too long
+        "+917012345678",  # 21
     ]
     rows = [2, 4, 7, 8, 11, 12, 13, 20, 21]
     assert invalid_phone_rows(frame(phones, rows)).tolist() == [2, 7, 8, 11, 12, 13, 20]
@@ -78,8 +78,10 @@ def test_agrees_with_normalise_many() -> None:
             pd.DataFrame({"phone_e164": ["+919876543210"]}, index=pd.Index([2], name="row")),
             "field_name",
         ),
-        (pd.DataFrame({"phone": ["+919876543210"]}, index=pd.Index([2], name="source_row")),
-         "column_in_dataframe"),
+        (
+            pd.DataFrame({"phone": ["+919876543210"]}, index=pd.Index([2], name="source_row")),
+            "column_in_dataframe",
+        ),
     ],
 )
 def test_a_malformed_frame_is_a_bug_not_a_bad_number(data: pd.DataFrame, problem: str) -> None:

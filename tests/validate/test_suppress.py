@@ -123,7 +123,12 @@ def test_txt_encodings(tmp_path):
 def test_bare_xlsx_with_numeric_cells(tmp_path):
     path = write_xlsx(
         tmp_path / "bare.xlsx",
-        [9876543210], [918765432109.0], [None], ["07654321098"], [7012345678], [12],
+        [9876543210],
+        [918765432109.0],
+        [None],
+        ["07654321098"],
+        [7012345678],
+        [12],
     )
     assert load_suppression([path]) == Suppression(EXPECTED, (str(path),), 1)
 
@@ -277,12 +282,21 @@ def test_undecodable_txt(tmp_path):
 @pytest.mark.parametrize(
     ("fixture", "message"),
     [
-        ("bad_truncated.xlsx", "workbook is damaged or incomplete; re-save it from Excel as "
-                               ".xlsx or export it as .csv"),
-        ("bad_renamed_csv.xlsx", "not an Excel workbook; if it is a CSV file rename it to .csv, "
-                                 "else re-save it from Excel as .xlsx"),
-        ("bad_undecodable.csv", "text encoding not recognised (not UTF-8 or Windows-1252); "
-                                "save it as 'CSV UTF-8' and retry"),
+        (
+            "bad_truncated.xlsx",
+            "workbook is damaged or incomplete; re-save it from Excel as "
+            ".xlsx or export it as .csv",
+        ),
+        (
+            "bad_renamed_csv.xlsx",
+            "not an Excel workbook; if it is a CSV file rename it to .csv, "
+            "else re-save it from Excel as .xlsx",
+        ),
+        (
+            "bad_undecodable.csv",
+            "text encoding not recognised (not UTF-8 or Windows-1252); "
+            "save it as 'CSV UTF-8' and retry",
+        ),
     ],
 )
 def test_unreadable_sheets_keep_the_reader_message(fixture, message):

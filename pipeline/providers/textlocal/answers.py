@@ -32,8 +32,7 @@ _ADVICE = {
     192: "Promotional messages may only go out in the allowed time window (10:00-21:00 IST); "
     "rerun the same command inside it",
     9: "Choose a schedule time in the future and rerun",
-    191: "Schedule promotional messages inside the allowed time window (10:00-21:00 IST) "
-    "and rerun",
+    191: "Schedule promotional messages inside the allowed time window (10:00-21:00 IST) and rerun",
     80: "Make the text match a DLT template registered in your Textlocal account exactly "
     "(no extra spaces or line breaks, each variable at most 30 characters) and rerun",
 }
@@ -120,8 +119,9 @@ def history_message(item: object) -> HistoryMessage:
         custom=_text(_first(item, "customID", "custom", "customId", "custom_id")),
         status=_text(item.get("status")),
         sent_at=_text(_first(item, "datetime", "date", "sent_at")),
-        content=next((v for v in (item.get("content"), item.get("message"))
-                      if isinstance(v, str)), None),
+        content=next(
+            (v for v in (item.get("content"), item.get("message")) if isinstance(v, str)), None
+        ),
     )
 
 

@@ -48,16 +48,26 @@ from pipeline.providers.textlocal.answers import (
 from pipeline.settings import BULK_LIMIT
 
 __all__ = [
-    "API_KEY_ENV", "BULK_LIMIT", "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "Accepted",
-    "BulkResponse", "HistoryMessage", "Outgoing", "RateLimited", "Refused", "TextlocalClient",
+    "API_KEY_ENV",
+    "BULK_LIMIT",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "Accepted",
+    "BulkResponse",
+    "HistoryMessage",
+    "Outgoing",
+    "RateLimited",
+    "Refused",
+    "TextlocalClient",
     "api_key_from_env",
 ]
 
 DEFAULT_BASE_URL = "https://api.textlocal.in/"
 POOL_SIZE = 16  # the most requests `send` keeps in flight (cli: --concurrency 1-16)
 HISTORY_MAX_PAGES = 1000  # 1M messages at the default page size: the job's design size
-READ_COMMANDS = frozenset({"balance", "status_batch", "status_message", "get_history_api",
-                           "sandbox_account"})
+READ_COMMANDS = frozenset(
+    {"balance", "status_batch", "status_message", "get_history_api", "sandbox_account"}
+)
 API_KEY_ENV = "TEXTLOCAL_API_KEY"
 # (connect, read) seconds. The read timeout is long: a 500-message bulk_json request may take
 # a while to answer, and a read timeout makes its rows "unknown" (docs/contract.md,
@@ -68,7 +78,6 @@ MISSING_KEY = (
     f"{API_KEY_ENV} is not set: export it (or put it in a git-ignored .env file) to send "
     "through Textlocal; use --provider sandbox to rehearse"
 )
-
 
 
 class RateLimited(NotSentError):
@@ -134,8 +143,13 @@ class TextlocalClient:
         self._session.close()
 
     def send_bulk(
-        self, messages: Sequence[Outgoing], *, sender: str | None, test: bool = False,
-        schedule_time: int | None = None, optouts: bool = False,
+        self,
+        messages: Sequence[Outgoing],
+        *,
+        sender: str | None,
+        test: bool = False,
+        schedule_time: int | None = None,
+        optouts: bool = False,
         receipt_url: str | None = None,
     ) -> BulkResponse:
         """Send up to BULK_LIMIT personalised messages in one `/bulk_json/` request.
@@ -145,11 +159,14 @@ class TextlocalClient:
         `receipt_url` is where Textlocal POSTs each message's delivery receipt
         (docs/provider-api.md, "Delivery receipts").
         """
-        if schedule_time is not None and (isinstance(schedule_time, bool)
-                                          or not isinstance(schedule_time, int)
-                                          or schedule_time < 0):
-            raise ValueError(f"schedule_time must be unix seconds (an int >= 0), "
-                             f"not {schedule_time!r}")
+        if schedule_time is not None and (
+            isinstance(schedule_time, bool)
+            or not isinstance(schedule_time, int)
+            or schedule_time < 0
+        ):
+            raise ValueError(
+                f"schedule_time must be unix seconds (an int >= 0), not {schedule_time!r}"
+            )
         if receipt_url and not _is_http_url(receipt_url):
             raise ValueError(f"receipt_url must be an http(s) URL, not {receipt_url!r}")
         if not messages:
@@ -210,8 +227,12 @@ class TextlocalClient:
         return self._post("status_message", {"message_id": str(message_id)})
 
     def history(
-        self, *, min_time: int | None = None, max_time: int | None = None,
-        page_size: int = 1000, max_pages: int = HISTORY_MAX_PAGES,
+        self,
+        *,
+        min_time: int | None = None,
+        max_time: int | None = None,
+        page_size: int = 1000,
+        max_pages: int = HISTORY_MAX_PAGES,
     ) -> list[HistoryMessage]:
         """Every message Textlocal sent between unix times `min_time` and `max_time`, oldest first.
 
@@ -222,8 +243,9 @@ class TextlocalClient:
         never in Textlocal's history.
         """
         for name, value in (("min_time", min_time), ("max_time", max_time)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 raise ValueError(f"{name} must be unix seconds (an int >= 0), not {value!r}")
         for name, value in (("page_size", page_size), ("max_pages", max_pages)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -239,8 +261,10 @@ class TextlocalClient:
             # Oldest first: messages sent while we page land after our offset, not before it.
             # (Were sort_order ignored, the offsets still hold while nothing new is sent, and
             # a message seen twice is kept once.)
-            body = self._post("get_history_api", {
-                "start": str(start), "limit": str(page_size), **window, "sort_order": "asc"})
+            body = self._post(
+                "get_history_api",
+                {"start": str(start), "limit": str(page_size), **window, "sort_order": "asc"},
+            )
             page = body.get("messages")
             total = as_int(body.get("total"))
             if not isinstance(page, list):
@@ -294,9 +318,7 @@ class TextlocalClient:
             raise failure
         return body
 
-    def _read(
-        self, where: str, response: requests.Response, *, read: bool
-    ) -> dict[str, Any]:
+    def _read(self, where: str, response: requests.Response, *, read: bool) -> dict[str, Any]:
         """The JSON envelope of an answer, key scrubbed, or the error its HTTP status means."""
         status, reason = response.status_code, self._scrub(str(response.reason))
         unknown = READ_ADVICE if read else "the messages may or may not have been sent"
@@ -325,8 +347,7 @@ class TextlocalClient:
             is_json = False  # raised below, outside this `except`: no __context__
         if not is_json:
             raise OutcomeUnknown(
-                f"{where} answered HTTP {status} {reason} with a body that is not "
-                f"JSON: {unknown}"
+                f"{where} answered HTTP {status} {reason} with a body that is not JSON: {unknown}"
             ) from None
         # Here, before any reader: the ids, refusal texts, history and sketches built from
         # the body reach the journal, the workbook and error messages.
@@ -385,6 +406,7 @@ def api_key_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 # -- helpers ------------------------------------------------------------------------------
 
+
 def _is_unicode(text: str) -> bool:
     """Whether `text` needs UCS-2 (a character outside GSM 03.38; docs/provider-api.md,
     "Message length, encoding and credits")."""
@@ -417,8 +439,13 @@ def _wire_message(message: Outgoing) -> dict[str, str]:
 
 def _never_connected(exc: BaseException) -> bool:
     """True when the failure happened before any byte of the request left (safe to resend)."""
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.InvalidURL
-                  | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema):
+    if isinstance(
+        exc,
+        requests.ConnectTimeout
+        | requests.exceptions.InvalidURL
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema,
+    ):
         return True
     # requests wraps urllib3's MaxRetryError(reason=NewConnectionError | NameResolutionError);
     # anything else (reset, aborted, read errors) may come after the body was sent.

@@ -24,7 +24,6 @@ _ESCAPE = re.compile(r"\\([\\nt])")
 _UNESCAPE = {"\\": "\\", "n": "\n", "t": "\t"}
 
 
-
 def load_dlt_templates(path: str | Path) -> list[DltTemplate]:
     """Read registered DLT templates from a .txt (one per line) or .csv (id, text) file."""
     path = Path(path)
@@ -47,8 +46,9 @@ def load_dlt_templates(path: str | Path) -> list[DltTemplate]:
 
 
 def _read(path: Path) -> str:
-    return read_text(path, what="DLT templates", where="the path",
-                     save_as="UTF-8 (in Excel: CSV UTF-8)")
+    return read_text(
+        path, what="DLT templates", where="the path", save_as="UTF-8 (in Excel: CSV UTF-8)"
+    )
 
 
 def _from_txt(text: str, path: Path) -> list[DltTemplate]:
@@ -62,8 +62,10 @@ def _from_txt(text: str, path: Path) -> list[DltTemplate]:
         if not tab:
             template_id, body = f"line {n}", line
         elif not (template_id := template_id.strip()):
-            raise InputError(f"{where}: nothing before the tab; write the DLT template id, a "
-                             "tab, then the text (or remove the tab)")
+            raise InputError(
+                f"{where}: nothing before the tab; write the DLT template id, a "
+                "tab, then the text (or remove the tab)"
+            )
         body = _ESCAPE.sub(lambda m: _UNESCAPE[m.group(1)], body)
         out.append(_checked(DltTemplate(template_id, body), where, f"line {n}", seen))
     return out
@@ -72,8 +74,14 @@ def _from_txt(text: str, path: Path) -> list[DltTemplate]:
 def _from_csv(text: str, path: Path) -> list[DltTemplate]:
     first = text.split("\n", 1)[0]
     # Excel writes ";" where "," is the decimal comma; pick the separator that finds both.
-    delimiter = next((d for d in ",;\t" if {"id", "text"} <= {
-        h.strip().strip('"').strip().lower() for h in first.split(d)}), ",")
+    delimiter = next(
+        (
+            d
+            for d in ",;\t"
+            if {"id", "text"} <= {h.strip().strip('"').strip().lower() for h in first.split(d)}
+        ),
+        ",",
+    )
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     out: list[DltTemplate] = []
     seen: dict[str, str] = {}
@@ -90,8 +98,9 @@ def _from_csv(text: str, path: Path) -> list[DltTemplate]:
             where = f"{path} row {n}"
             template_id = cells["id"].strip()
             if not template_id:
-                raise InputError(f"{where}: the id is empty; fill in the template id from "
-                                 "the DLT portal")
+                raise InputError(
+                    f"{where}: the id is empty; fill in the template id from the DLT portal"
+                )
             category = cells.get("category", "").strip() or None
             template = DltTemplate(template_id, cells["text"], category)
             out.append(_checked(template, where, f"row {n}", seen))
@@ -108,14 +117,15 @@ def _columns(header: list[str], path: Path) -> dict[str, int]:
     columns: dict[str, int] = {}
     for name in ("id", "text", "category"):
         if names.count(name) > 1:
-            raise InputError(f'{path}: column "{name}" appears twice in the header row; '
-                             "keep one")
+            raise InputError(f'{path}: column "{name}" appears twice in the header row; keep one')
         if name in names:
             columns[name] = names.index(name)
         elif name != "category":
             found = ", ".join(h.strip() for h in header if h.strip()) or "(none)"
-            raise InputError(f'{path}: no "{name}" column in the header row (found: {found}); '
-                             "name the columns id, text and optionally category")
+            raise InputError(
+                f'{path}: no "{name}" column in the header row (found: {found}); '
+                "name the columns id, text and optionally category"
+            )
     return columns
 
 
@@ -126,8 +136,9 @@ def _checked(template: DltTemplate, where: str, label: str, seen: dict[str, str]
     except BadText as exc:
         raise InputError(f"{where}: {exc}") from None
     if template.id in seen:
-        raise InputError(f"{where}: template id {template.id} is also on {seen[template.id]}; "
-                         "list each registered template once")
+        raise InputError(
+            f"{where}: template id {template.id} is also on {seen[template.id]}; "
+            "list each registered template once"
+        )
     seen[template.id] = label
     return template
-

@@ -195,7 +195,8 @@ class DltMatcher:
         fullmatch = self._regex.fullmatch
         names = [None] + [c.id for c in self._compiled]  # group number -> template id
         ids: list[str | None] = [
-            None if m is None or (hit := fullmatch(m)) is None
+            None
+            if m is None or (hit := fullmatch(m)) is None
             else names[cast(int, hit.lastindex)]  # set by any match, as in match()
             for m in messages
         ]
@@ -218,7 +219,8 @@ class DltMatcher:
         miss = self._closest(view.text)
         advice = (
             f"put at most {self.var_max} characters where the registered template has "
-            "that {#var#}" if miss.kind == "long"
+            "that {#var#}"
+            if miss.kind == "long"
             else "make the message text match the registered template exactly"
         )
         raise InputError(
@@ -244,8 +246,10 @@ class DltMatcher:
         if miss.kind == "long":
             n = miss.end - miss.at
             least = "at least " if view.at_least(miss.at, miss.end) else ""
-            return (f"variable {miss.var} is {least}{n} characters "
-                    f"({n - self.var_max} over the {self.var_max} limit)")
+            return (
+                f"variable {miss.var} is {least}{n} characters "
+                f"({n - self.var_max} over the {self.var_max} limit)"
+            )
         if miss.kind == "extra":
             return f'extra text at the end: "{_clip(view.show(miss.at, len(view.text)))}"'
         if miss.kind == "early":
@@ -256,8 +260,10 @@ class DltMatcher:
             end = var + len(VAR)  # show a variable whole, not "{#va"
         expected = _visible(text[miss.raw_at - back : end])
         found = _visible(view.show(miss.at - back, miss.at + _AFTER))
-        return (f"fixed text differs at character {view.position(miss.at) + 1}: "
-                f'template has "{expected}", message has "{found}"')
+        return (
+            f"fixed text differs at character {view.position(miss.at) + 1}: "
+            f'template has "{expected}", message has "{found}"'
+        )
 
 
 def compile_text(template_id: str, text: str) -> _Compiled:
@@ -269,16 +275,20 @@ def compile_text(template_id: str, text: str) -> _Compiled:
         if m.group() != VAR:
             close = text.find("}", m.start(), m.start() + 16)
             shown = text[m.start() : close + 1] if close >= m.end() else m.group()
-            raise BadText(f'malformed variable "{_visible(shown)}"; write each variable '
-                           "exactly as {#var#} (lower case, no spaces)")
+            raise BadText(
+                f'malformed variable "{_visible(shown)}"; write each variable '
+                "exactly as {#var#} (lower case, no spaces)"
+            )
         fixed.append(text[start : m.start()])
         offsets.append(start)
         start = m.end()
     fixed.append(text[start:])
     offsets.append(start)
     if not "".join(fixed).strip():
-        raise BadText("the template has only variables, and DLT does not allow a template "
-                       "without fixed text; copy the registered template text exactly")
+        raise BadText(
+            "the template has only variables, and DLT does not allow a template "
+            "without fixed text; copy the registered template text exactly"
+        )
     before = [0]
     for part in fixed[:-1]:
         before.append(before[-1] + len(part))
@@ -331,8 +341,7 @@ def _diagnose(index: int, t: _Compiled, msg: str, var_max: int) -> _Miss:
 def _partial(index: int, t: _Compiled, part: int, start: int, c: int, n: int) -> _Miss:
     """Fixed part `part` matched `c` characters from message index `start`, then stopped."""
     kind = "early" if start + c == n else "differs"
-    return _Miss(index, t.before[part] + c, kind, start + c, raw_at=t.offsets[part] + c,
-                 matched=c)
+    return _Miss(index, t.before[part] + c, kind, start + c, raw_at=t.offsets[part] + c, matched=c)
 
 
 def _longest_prefix(msg: str, fixed: str, pos: int) -> tuple[int, int]:
@@ -360,8 +369,9 @@ def _visible(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(
-        ch if ch.isprintable() else _SHOWN.get(ch) or (
-            f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        ch
+        if ch.isprintable()
+        else _SHOWN.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
         for ch in text
     )
 

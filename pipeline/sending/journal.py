@@ -327,7 +327,7 @@ class Journal:
             rows = self._db.execute(
                 "SELECT m.row_key, m.status, m.attempted_at, m.source_row, r.id, r.identity "
                 "FROM messages m JOIN runs r ON r.id = m.run_id "
-                f"WHERE m.row_key IN ({marks}) AND m.status IN ({statuses}) "
+                f"WHERE m.row_key IN ({marks}) AND +m.status IN ({statuses}) "
                 "AND (r.account = ? OR r.account IS NULL) AND r.test = ? AND r.id != ? "
                 "AND julianday(m.attempted_at) >= julianday(?, 'unixepoch') "
                 "ORDER BY julianday(m.attempted_at)",

@@ -391,7 +391,7 @@ def send(
         if outcome.interrupted:
             extra.append(("interrupted", "yes: rerun the same command to send the rest"))
         # Written while the journal and the workbook are still held: a `status` started
-        # meanwhile waits for this file instead of overwriting it with an older copy.
+        # meanwhile is refused instead of overwriting this file with an older copy.
         result = finish(
             prepared,
             out,

@@ -84,7 +84,7 @@ class RunIdentity:
     route: str
     provider: str
     test: bool
-    account: str | None = None  # providers.account_scope: API host + key fingerprint, outbox
+    account: str | None = None  # Connection.account: API host + key fingerprint, or outbox id
 
     @property
     def key(self) -> str:
